@@ -1,0 +1,16 @@
+"""Helpers for the hands-on Ray course.
+
+Lessons use a handful of names from here::
+
+    from raycourse import start, check
+    start(num_cpus=4)                       # quiet, warm, idempotent Ray
+    check("01.parallel_calls", results=results, since=start_time)
+
+and the modules ``raycourse.timing`` (task intervals from ``ray.timeline()``)
+and ``raycourse.plots`` (bokeh charts, including the task timeline).
+"""
+from .grading import check, grade
+from .session import CourseSetupError, start, stop
+
+__all__ = ["check", "grade", "start", "stop", "CourseSetupError"]
+__version__ = "0.1.0"
