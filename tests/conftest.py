@@ -19,6 +19,15 @@ def ray_session():
     raycourse.stop()
 
 
+@pytest.fixture(autouse=True)
+def _pickle_test_functions_by_value(request):
+    """Test modules are not importable in Ray's workers: ship their functions by value."""
+    if request.module is not None and "ray" in __import__("sys").modules:
+        import ray.cloudpickle
+
+        ray.cloudpickle.register_pickle_by_value(request.module)
+
+
 @pytest.fixture
 def no_strict(monkeypatch):
     monkeypatch.delenv("RAYCOURSE_STRICT", raising=False)
