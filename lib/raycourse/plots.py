@@ -2,8 +2,8 @@
 
 Each function builds a figure, shows it in the notebook (unless ``show=False``)
 and returns it, so a lesson cell stays one line and tests can inspect the
-figure without a browser. :func:`timeline` replaces the long-gone
-``ray.experimental.ui.task_timeline()``: it draws the intervals Ray recorded
+figure without a browser. :func:`timeline` replaces the task timeline of
+Ray 0.x's long-removed experimental UI: it draws the intervals Ray recorded
 (see :mod:`raycourse.timing`), one row per worker process.
 """
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Find the Ray processes on this machine, so tests can prove they leaked none.
 
-``ray stop`` kills every Ray process on the machine, other people's included,
+Ray's command-line stop kills every Ray process on the machine, other people's
+included,
 so the course never uses it. Instead the test suite snapshots the Ray
 processes before it starts and, at the end, reports any that appeared since
 and are still alive: those are the suite's own leaks.

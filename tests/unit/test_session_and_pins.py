@@ -1,0 +1,77 @@
+"""Starting Ray for a lesson, and the pins file."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import raycourse
+from raycourse import pins, session
+from raycourse.session import CourseSetupError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_start_is_idempotent_and_warm(ray_session):
+    assert raycourse.start(num_cpus=4) is ray_session
+    assert ray_session.warm_workers == 4 and ray_session.resources["CPU"] == 4
+    assert "Ray is ready" in repr(ray_session) and "Ray is ready" in ray_session._repr_html_()
+
+
+def test_course_num_cpus_must_be_a_positive_whole_number(monkeypatch):
+    monkeypatch.setenv("COURSE_NUM_CPUS", "two")
+    with pytest.raises(CourseSetupError, match="not a whole number"):
+        session._env_int("COURSE_NUM_CPUS")
+    monkeypatch.setenv("COURSE_NUM_CPUS", "0")
+    with pytest.raises(CourseSetupError, match="at least 1"):
+        session._env_int("COURSE_NUM_CPUS")
+    monkeypatch.setenv("COURSE_NUM_CPUS", " 3 ")
+    assert session._env_int("COURSE_NUM_CPUS") == 3
+
+
+def test_missing_cluster_resources_are_named():
+    with pytest.raises(CourseSetupError, match=r"GPU: needs 2, has 0; Custom: needs 4, has 1"):
+        session._check_resources({"CPU": 8, "Custom": 1}, {"CPU": 4, "GPU": 2, "Custom": 4}, "10.0.0.1:6379")
+    session._check_resources({"CPU": 8}, {"CPU": 8}, "x")
+
+
+def test_stale_cluster_file_is_removed_only_when_nobody_listens(tmp_path):
+    stale = tmp_path / "ray_current_cluster"
+    assert session.clear_stale_cluster_file(stale) is False  # no file
+    with socket.socket() as dead:
+        dead.bind(("127.0.0.1", 0))
+        port = dead.getsockname()[1]  # bound, not listening: connections are refused
+        stale.write_text(f"127.0.0.1:{port}\n")
+        assert session.clear_stale_cluster_file(stale) is True and not stale.exists()
+    with socket.socket() as live:
+        live.bind(("127.0.0.1", 0))
+        live.listen()
+        stale.write_text(f"127.0.0.1:{live.getsockname()[1]}\n")
+        assert session.clear_stale_cluster_file(stale) is False and stale.exists()
+    stale.write_text("garbage")
+    assert session.clear_stale_cluster_file(stale) is True
+
+
+def test_pins_are_read_and_match_this_environment():
+    python_version, pinned = pins.read_pins(ROOT / "environment.yml")
+    assert python_version == "3.11" and any(p.name == "ray" and p.version == "2.60.0" for p in pinned)
+    assert pins.compare_installed(ROOT / "environment.yml") == []
+
+
+def test_unpinned_requirement_is_rejected(tmp_path):
+    env = tmp_path / "environment.yml"
+    env.write_text("dependencies:\n  - python=3.11\n  - pip:\n      - numpy\n")
+    with pytest.raises(ValueError, match="'numpy' is not pinned"):
+        pins.read_pins(env)
+
+
+def test_version_mismatch_is_described(tmp_path):
+    env = tmp_path / "environment.yml"
+    env.write_text("dependencies:\n  - python=2.7\n  - pip:\n      - numpy==0.0.1\n      - surely-not-installed==1.0\n")
+    problems = pins.compare_installed(env)
+    assert any(p.startswith("python: pinned 2.7") for p in problems)
+    assert "numpy: pinned 0.0.1, installed" in " ".join(problems)
+    assert "surely-not-installed: pinned 1.0, not installed" in problems
+    assert pins.main(["check", str(tmp_path / "nope.yml")]) == 2
