@@ -21,12 +21,23 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STALE_CLUSTER_FILE = Path("/tmp/ray/ray_current_cluster")
+
+
+def _ray_temp_dir() -> Path:
+    """Where Ray keeps ``ray_current_cluster``: the same lookup Ray itself does."""
+    base = os.environ.get("RAY_TMPDIR") or (os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None)
+    return Path(base or "/tmp") / "ray"
+
+
+# ray.init() arguments that still make sense when joining an existing cluster;
+# the others (num_cpus, object_store_memory, ...) describe a cluster we start.
+JOIN_KWARGS = {"runtime_env", "namespace", "log_to_driver", "logging_level", "logging_format"}
 
 
 class CourseSetupError(RuntimeError):
@@ -77,13 +88,14 @@ def _env_int(name: str) -> int | None:
     return number
 
 
-def clear_stale_cluster_file(path: Path = STALE_CLUSTER_FILE) -> bool:
+def clear_stale_cluster_file(path: Path | None = None) -> bool:
     """Remove ``/tmp/ray/ray_current_cluster`` if nothing listens at the address it names.
 
     A cluster that was killed leaves this file behind, and a later ``ray.init()``
     may then wait for a head node that will never answer. A file naming a live
     cluster (someone else's, perhaps) is left alone. Returns True if removed.
     """
+    path = path or _ray_temp_dir() / "ray_current_cluster"
     try:
         address = path.read_text().strip().splitlines()[0]
         host, port = address.rsplit(":", 1)
@@ -97,6 +109,24 @@ def clear_stale_cluster_file(path: Path = STALE_CLUSTER_FILE) -> bool:
             return True
         except OSError:
             return False
+
+
+def forget_cluster_file(address: str, path: Path | None = None) -> bool:
+    """Remove ``/tmp/ray/ray_current_cluster`` if it names ``address``; return True if removed.
+
+    ``ray.cluster_utils.Cluster`` writes its address there, and while it does any
+    other ``ray.init()`` on this machine (another notebook, a classmate's kernel)
+    would join that toy cluster instead of starting its own. A lesson that
+    simulates a cluster calls this right after creating it.
+    """
+    path = path or _ray_temp_dir() / "ray_current_cluster"
+    try:
+        if path.read_text().strip().splitlines()[0] == address:
+            path.unlink()
+            return True
+    except (OSError, IndexError):
+        pass
+    return False
 
 
 def _quiet_environment() -> None:
@@ -176,8 +206,11 @@ def start(
     notes: list[str] = []
     if address:
         needed = {"CPU": float(cpus), **({"GPU": float(num_gpus)} if num_gpus else {}), **(resources or {})}
+        ignored = sorted(set(kwargs) - JOIN_KWARGS)
+        if ignored:
+            notes.append(f"Joined an existing cluster, so these settings were ignored: {', '.join(ignored)}.")
         try:
-            context = ray.init(address=address, **kwargs)
+            context = ray.init(address=address, **{k: v for k, v in kwargs.items() if k in JOIN_KWARGS})
         except Exception as error:  # ray raises several types here; all mean "cannot connect"
             raise CourseSetupError(
                 f"Could not connect to the Ray cluster at RAY_ADDRESS={address!r}: {error}. "
@@ -192,8 +225,10 @@ def start(
             raise
         warm_count = min(cpus, int(available.get("CPU", 0)))
     else:
+        # address="local" always starts a new Ray: a bare ray.init() would join (or wait
+        # forever for) whatever cluster /tmp/ray/ray_current_cluster names.
         clear_stale_cluster_file()
-        kwargs.update(num_cpus=cpus, include_dashboard=dashboard)
+        kwargs.update(address="local", num_cpus=cpus, include_dashboard=dashboard)
         if num_gpus is not None:
             kwargs["num_gpus"] = num_gpus
         if resources:
@@ -205,16 +240,30 @@ def start(
     warmed = _warm_up(warm_count) if warm and warm_count else 0
     if warm and warmed < warm_count:
         notes.append(f"Only {warmed} of {warm_count} workers started in time: the machine is busy.")
-    url = getattr(context, "dashboard_url", None) or None
     _current = Session(
         address=getattr(context, "address_info", {}).get("address", address or "local"),
         connected_to_existing=bool(address),
         resources=dict(ray.cluster_resources()),
-        dashboard_url=f"http://{url}" if url and not url.startswith("http") else url,
+        dashboard_url=dashboard_link(getattr(context, "dashboard_url", None)),
         warm_workers=warmed,
         notes=notes,
     )
     return _current
+
+
+def dashboard_link(url: str | None) -> str | None:
+    """The dashboard's address as this learner can open it.
+
+    Behind JupyterHub or Binder the browser cannot reach 127.0.0.1 on the
+    server, so we point at jupyter-server-proxy's ``<prefix>proxy/<port>/``.
+    """
+    if not url:
+        return None
+    port = url.rsplit(":", 1)[-1].strip("/")
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    if prefix and port.isdigit():
+        return f"{prefix.rstrip('/')}/proxy/{port}/"
+    return url if url.startswith("http") else f"http://{url}"
 
 
 def stop() -> None:
