@@ -75,3 +75,19 @@ def test_version_mismatch_is_described(tmp_path):
     assert "numpy: pinned 0.0.1, installed" in " ".join(problems)
     assert "surely-not-installed: pinned 1.0, not installed" in problems
     assert pins.main(["check", str(tmp_path / "nope.yml")]) == 2
+
+
+def test_dashboard_link_goes_through_the_proxy_behind_jupyterhub(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    assert session.dashboard_link("127.0.0.1:8265") == "http://127.0.0.1:8265"
+    assert session.dashboard_link(None) is None
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
+    assert session.dashboard_link("127.0.0.1:8265") == "/user/ada/proxy/8265/"
+
+
+def test_forget_cluster_file_only_forgets_its_own_address(tmp_path):
+    path = tmp_path / "ray_current_cluster"
+    path.write_text("10.0.0.1:6379\n")
+    assert session.forget_cluster_file("10.0.0.2:6379", path) is False and path.exists()
+    assert session.forget_cluster_file("10.0.0.1:6379", path) is True and not path.exists()
+    assert session.forget_cluster_file("10.0.0.1:6379", path) is False
