@@ -159,6 +159,26 @@ def _warm_up(workers: int, timeout: float = 60.0) -> int:
     return min(len(seen), workers)
 
 
+def _init_local(kwargs: dict[str, Any], attempts: int = 2) -> Any:
+    """``ray.init`` for a new local Ray, retried once: on a very busy machine Ray's
+    own 30 s start-up wait can expire while its helper processes are still starting."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return ray.init(**kwargs)
+        except Exception as error:  # Ray raises a bare Exception for this
+            if "timed out during startup" not in str(error):
+                raise
+            ray.shutdown()
+            if attempt == attempts:
+                raise CourseSetupError(
+                    "Ray could not start in time because this machine is very busy. Close other heavy programs "
+                    "(or other notebooks running Ray) and run this cell again."
+                ) from None
+    raise AssertionError("unreachable")
+
+
 def _check_resources(available: dict[str, float], needed: dict[str, float], address: str) -> None:
     missing = [
         f"{name}: needs {amount:g}, has {available.get(name, 0):g}"
@@ -235,7 +255,7 @@ def start(
             kwargs["resources"] = dict(resources)
         if store_mb:
             kwargs["object_store_memory"] = store_mb * 1024 * 1024
-        context = ray.init(**kwargs)
+        context = _init_local(kwargs)
         warm_count = cpus
     warmed = _warm_up(warm_count) if warm and warm_count else 0
     if warm and warmed < warm_count:
