@@ -8,7 +8,7 @@ NBVAL   := -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -q
 export RAY_AUTH_MODE ?= token
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: lab test unit notebooks solutions-nb students-nb twice cluster workshop after clean
+.PHONY: lab test unit notebooks solutions-nb students-nb twice cluster browser workshop after clean
 
 $(STAMP): environment.yml pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,7 +27,7 @@ notebooks: $(STAMP)  ## regenerate notebooks/ from solutions/
 test: $(STAMP)
 	rm -rf $(OUT) && mkdir -p $(OUT)
 	$(PY) -m raycourse.procs snapshot $(OUT)/ray-before.json
-	$(MAKE) --no-print-directory unit solutions-nb students-nb twice cluster after
+	$(MAKE) --no-print-directory unit solutions-nb students-nb twice cluster browser after
 
 unit:
 	$(PY) -m pytest -q tests/unit tests/repo
@@ -43,6 +43,10 @@ twice:  ## Run All twice in a row in one kernel, strict
 
 cluster:  ## every solution against a real two-node cluster (head + worker), then exactly its processes stopped
 	RAYCOURSE_TEST_OUT=$(CURDIR)/$(OUT) $(PY) -m pytest -q tests/cluster
+
+browser:  ## lesson 01 in JupyterLab driven by headless Chromium: plots render, verdicts show
+	bash .ci/install-browser
+	$(PY) -m pytest -q tests/browser
 
 workshop: $(STAMP)  ## for instructors: run a local multi-node cluster and print how learners join
 	$(PY) -m raycourse.workshop

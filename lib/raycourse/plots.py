@@ -26,7 +26,11 @@ def _show(fig: Any, show: bool) -> Any:
         from bokeh.io import show as bokeh_show
 
         if not _notebook_ready:
-            output_notebook(hide_banner=True)
+            # Inline BokehJS: plots must draw without internet (a workshop room, a firewall);
+            # the default loads it from a CDN and leaves offline learners with empty cells.
+            from bokeh.resources import INLINE
+
+            output_notebook(resources=INLINE, hide_banner=True)
             _notebook_ready = True
         bokeh_show(fig)
     return fig
