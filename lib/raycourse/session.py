@@ -159,18 +159,62 @@ def _warm_up(workers: int, timeout: float = 60.0) -> int:
     return min(len(seen), workers)
 
 
+def _children() -> list[Any]:
+    import psutil
+
+    try:
+        return psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _kill_new_children(before: set[int]) -> None:
+    """Stop the processes this kernel spawned since ``before`` (only ours, never anyone else's)."""
+    import psutil
+
+    new = [p for p in _children() if p.pid not in before]
+    for process in new:
+        try:
+            process.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(new, timeout=10)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+
+
+def _no_auto_start() -> None:
+    """Make ``f.remote()`` before :func:`start` fail clearly instead of silently starting a bare Ray.
+
+    Ray reads ``RAY_ENABLE_AUTO_CONNECT`` when it is imported, which in a notebook
+    happens before this module runs, so we set the flag it derived from it.
+    """
+    os.environ["RAY_ENABLE_AUTO_CONNECT"] = "0"
+    try:
+        import ray._private.auto_init_hook as hook
+
+        hook.enable_auto_connect = False
+    except (ImportError, AttributeError):  # a future Ray may move it; the env var still helps
+        pass
+
+
 def _init_local(kwargs: dict[str, Any], attempts: int = 2) -> Any:
     """``ray.init`` for a new local Ray, retried once: on a very busy machine Ray's
     own 30 s start-up wait can expire while its helper processes are still starting."""
     import ray
 
     for attempt in range(1, attempts + 1):
+        before = {p.pid for p in _children()}
         try:
             return ray.init(**kwargs)
         except Exception as error:  # Ray raises a bare Exception for this
             if "timed out during startup" not in str(error):
                 raise
             ray.shutdown()
+            _kill_new_children(before)  # shutdown() does not stop what a half-started init spawned
             if attempt == attempts:
                 raise CourseSetupError(
                     "Ray could not start in time because this machine is very busy. Close other heavy programs "
@@ -217,6 +261,7 @@ def start(
     if num_cpus < 1:
         raise CourseSetupError(f"num_cpus must be at least 1, got {num_cpus}")
     _quiet_environment()
+    _no_auto_start()
     cpus = _env_int("COURSE_NUM_CPUS") or num_cpus
     store_mb = _env_int("COURSE_OBJECT_STORE_MB")
     if dashboard is None:
