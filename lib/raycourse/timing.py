@@ -55,7 +55,8 @@ def _events_now(job: str) -> list[Interval]:
         if not task_id.endswith(job):
             continue  # another driver's task on a shared cluster
         start = float(event["ts"]) / 1e6
-        found.append(Interval(_short_name(args.get("name") or event.get("name", "")), task_id, str(event.get("tid", "")), start, start + float(event["dur"]) / 1e6))
+        # "cat" is "task::f" or "task::Counter.increment"; "name" drops the class of an actor method.
+        found.append(Interval(_short_name(str(event["cat"])[len("task::"):]), task_id, str(event.get("tid", "")), start, start + float(event["dur"]) / 1e6))
     return found
 
 
