@@ -9,8 +9,9 @@ Lessons use a handful of names from here::
 and the modules ``raycourse.timing`` (task intervals from ``ray.timeline()``)
 and ``raycourse.plots`` (bokeh charts, including the task timeline).
 """
-from .grading import check, grade
+from .grading import check
 from .session import CourseSetupError, start, stop
 
-__all__ = ["check", "grade", "start", "stop", "CourseSetupError"]
+# ``raycourse.grading.grade`` grades one answer; ``python -m raycourse.grade`` grades a class.
+__all__ = ["check", "start", "stop", "CourseSetupError"]
 __version__ = "0.1.0"

@@ -105,8 +105,10 @@ def timeline(spans: Sequence[Interval], title: str = "Tasks as Ray ran them", sh
     """A Gantt chart: one row per worker process, one bar per task, coloured by function."""
     spans = list(spans)
     if not spans:  # a learner's starter code ran no task: say so in the plot, don't raise
-        fig = figure(title=f"{title}: no Ray tasks found (did the cell above submit tasks with .remote()?)",
-                     width=720, height=120, tools="", toolbar_location=None)
+        fig = figure(title=f"{title}: no Ray tasks found", width=720, height=90, tools="", toolbar_location=None,
+                     x_range=(0, 1), y_range=(0, 1))
+        fig.text(x=[0.01], y=[0.5], text=["Nothing to draw yet: did the cell above submit tasks with .remote()?"],
+                 text_baseline="middle", text_font_size="12pt")
         fig.axis.visible = fig.grid.visible = False
         return _show(fig, show)
     origin = min(s.start for s in spans)
