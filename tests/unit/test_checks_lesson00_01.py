@@ -10,7 +10,8 @@ import time
 import pytest
 import ray
 
-from raycourse import grade, pi
+from raycourse import pi
+from raycourse.grading import grade
 
 pytestmark = pytest.mark.usefixtures("ray_session", "no_strict")
 
