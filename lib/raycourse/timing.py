@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,21 @@ def levels(spans: Sequence[Interval], slack: float = 0.0) -> int:
         before = [depth[j] for j in range(i) if ordered[j].end <= current.start + slack]
         depth.append(1 + max(before, default=0))
     return max(depth, default=0)
+
+
+def best_time(function: Callable[[], Any], repeats: int = 5) -> float:
+    """Seconds taken by the fastest of ``repeats`` calls of ``function()``.
+
+    The minimum, not the mean: interference from other programs only ever adds
+    time, so the fastest run is the best estimate of the operation's own cost.
+    """
+    if not callable(function):
+        raise TypeError(f"best_time needs a function to call, got {type(function).__name__}; wrap the code in a lambda")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    fastest = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        fastest = min(fastest, time.perf_counter() - started)
+    return fastest

@@ -30,7 +30,7 @@ from typing import Any
 
 # What the course's lessons ask of a cluster: the largest request for each resource.
 COURSE_RESOURCES: dict[str, float] = {"CPU": 8, "GPU": 2}
-COURSE_CUSTOM_RESOURCES: dict[str, float] = {}
+COURSE_CUSTOM_RESOURCES: dict[str, float] = {"Custom": 4, "policy_slot": 2}
 
 
 def _parse_resource(text: str) -> tuple[str, float]:

@@ -139,3 +139,18 @@ def test_pins_script_runs_with_bare_python():
     out = subprocess.run([sys.executable, "-I", str(ROOT / "lib/raycourse/pins.py"), "requirements", str(ROOT / "environment.yml")],
                          capture_output=True, text=True, check=True).stdout.split()
     assert "ray[default]==2.60.0" in out
+
+
+def test_the_workshop_cluster_offers_what_every_lesson_declares():
+    """`make workshop` must satisfy each lesson's raycourse.start(...) on a shared cluster."""
+    from raycourse.workshop import COURSE_CUSTOM_RESOURCES, COURSE_RESOURCES
+
+    for path in SOLUTIONS:
+        for call in ast.walk(ast.parse("\n".join(code_cells(path)))):
+            if not (isinstance(call, ast.Call) and ast.unparse(call.func) == "raycourse.start"):
+                continue
+            args = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg in {"num_cpus", "num_gpus", "resources"}}
+            assert args.get("num_cpus", 4) <= COURSE_RESOURCES["CPU"], path.name
+            assert args.get("num_gpus", 0) <= COURSE_RESOURCES["GPU"], path.name
+            for name, amount in args.get("resources", {}).items():
+                assert COURSE_CUSTOM_RESOURCES.get(name, 0) >= amount, f"{path.name} needs {name}: {amount}"
