@@ -74,3 +74,16 @@ def test_plots_reject_mismatched_lengths_clearly():
         plots.bars(["a", "b"], [1], show=False)
     fig = plots.mean_std([1, 2], [3.1, 3.14], [0.1, 0.01], reference=3.14159, show=False)
     assert fig.title is not None
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_tasks_finished_before_since_are_not_counted():
+    @ray.remote
+    def blip():
+        return 1
+
+    ray.get([blip.remote() for _ in range(4)])  # an earlier cell's short tasks, awaited
+    since = time.time()  # taken within milliseconds of their start: inside the skew allowance
+    ray.get([blip.remote() for _ in range(2)])
+    assert len(timing.intervals(name="blip", since=since, expect=2)) == 2
+    assert len(timing.intervals(name="blip", since=since, expect=3, timeout=4)) == 2
