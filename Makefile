@@ -27,7 +27,7 @@ notebooks: $(STAMP)  ## regenerate notebooks/ from solutions/
 test: $(STAMP)
 	rm -rf $(OUT) && mkdir -p $(OUT)
 	$(PY) -m raycourse.procs snapshot $(OUT)/ray-before.json
-	$(MAKE) --no-print-directory unit solutions-nb students-nb browser after
+	$(MAKE) --no-print-directory unit solutions-nb students-nb twice cluster browser after
 
 unit:
 	$(PY) -m pytest -q tests/unit tests/repo
