@@ -1,6 +1,7 @@
 """Shared fixtures: one warm local Ray for all unit tests that need it."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -17,6 +18,29 @@ def ray_session():
     session = raycourse.start(num_cpus=4, dashboard=False)
     yield session
     raycourse.stop()
+
+
+@contextlib.contextmanager
+def ray_with(**start_kwargs):
+    """Run a test module on a Ray started with other resources, then put the shared 4-CPU Ray back.
+
+    Also clears strict mode and the grade log for the module, as ``no_strict`` does per test.
+    """
+    import ray
+
+    import raycourse
+
+    saved = {k: os.environ.pop(k) for k in ("RAYCOURSE_STRICT", "RAYCOURSE_GRADE_LOG") if k in os.environ}
+    shared = ray.is_initialized()
+    raycourse.stop()
+    raycourse.start(dashboard=False, **start_kwargs)
+    try:
+        yield
+    finally:
+        raycourse.stop()
+        if shared:
+            raycourse.start(num_cpus=4, dashboard=False)
+        os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)

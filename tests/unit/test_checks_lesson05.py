@@ -13,26 +13,13 @@ import ray
 
 import raycourse
 from raycourse.grading import grade
+from conftest import ray_with
 
 
 @pytest.fixture(scope="module", autouse=True)
-def resources_session(no_strict_module):
-    shared = ray.is_initialized()  # the 4-CPU session of earlier modules: put it back afterwards
-    raycourse.stop()
-    raycourse.start(num_cpus=8, num_gpus=2, resources={"Custom": 4}, dashboard=False)
-    yield
-    raycourse.stop()
-    if shared:
-        raycourse.start(num_cpus=4, dashboard=False)
-
-
-@pytest.fixture(scope="module")
-def no_strict_module():
-    import os
-
-    saved = {k: os.environ.pop(k) for k in ("RAYCOURSE_STRICT", "RAYCOURSE_GRADE_LOG") if k in os.environ}
-    yield
-    os.environ.update(saved)
+def resources_session():
+    with ray_with(num_cpus=8, num_gpus=2, resources={"Custom": 4}):
+        yield
 
 
 def f(i):

@@ -4,26 +4,19 @@ Ray here has 8 CPUs, like the lesson, so that a level of up to 5 combines runs a
 """
 from __future__ import annotations
 
-import os
 
 import pytest
 import ray
 
 import raycourse
 from raycourse.grading import grade
+from conftest import ray_with
 
 
 @pytest.fixture(scope="module", autouse=True)
 def eight_cpus():
-    saved = {k: os.environ.pop(k) for k in ("RAYCOURSE_STRICT", "RAYCOURSE_GRADE_LOG") if k in os.environ}
-    shared = ray.is_initialized()  # the 4-CPU session of earlier modules: put it back afterwards
-    raycourse.stop()
-    raycourse.start(num_cpus=8, dashboard=False)
-    yield
-    raycourse.stop()
-    if shared:
-        raycourse.start(num_cpus=4, dashboard=False)
-    os.environ.update(saved)
+    with ray_with(num_cpus=8):
+        yield
 
 
 def tree_reduce(refs, op):
