@@ -11,7 +11,6 @@ import time
 import pytest
 import ray
 
-import raycourse
 from raycourse.grading import grade
 from conftest import ray_with
 

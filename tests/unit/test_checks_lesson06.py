@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import ray
 
-import raycourse
 from raycourse.grading import grade
 from conftest import ray_with
 
