@@ -12,7 +12,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 
 $(STAMP): environment.yml pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	python3 lib/raycourse/pins.py requirements environment.yml > $(VENV)/requirements.txt
+	python3 lib/raycourse/tools/pins.py requirements environment.yml > $(VENV)/requirements.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r $(VENV)/requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
@@ -22,11 +22,11 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_setup.ipynb
 
 notebooks: $(STAMP)  ## regenerate notebooks/ from solutions/
-	$(PY) -m raycourse.build
+	$(VENV)/bin/raycourse-build
 
 test: $(STAMP)
 	rm -rf $(OUT) && mkdir -p $(OUT)
-	$(PY) -m raycourse.procs snapshot $(OUT)/ray-before.json
+	$(VENV)/bin/raycourse-procs snapshot $(OUT)/ray-before.json
 	$(MAKE) --no-print-directory unit solutions-nb students-nb twice cluster browser after
 
 unit:
@@ -49,7 +49,7 @@ browser:  ## lesson 01 in JupyterLab driven by headless Chromium: plots render, 
 	$(PY) -m pytest -q tests/browser
 
 workshop: $(STAMP)  ## for instructors: run a local multi-node cluster and print how learners join
-	$(PY) -m raycourse.workshop
+	$(VENV)/bin/raycourse-workshop
 
 after:  ## fail-before/pass-after from the logs, and no leaked Ray process
 	RAYCOURSE_TEST_OUT=$(CURDIR)/$(OUT) $(PY) -m pytest -q tests/after

@@ -21,7 +21,7 @@ from ray.util import ActorPool
 from ray.util.multiprocessing import Pool
 
 import raycourse
-from raycourse import dispatch
+from raycourse.lessons import dispatch
 
 
 def heavy_tailed(count: int = 128, seed: int = 108, scale: float = 1.0) -> list[float]:

@@ -14,7 +14,7 @@ import argparse
 import os
 import time
 
-from raycourse.life import ConwaysRules, Game, State, game_actors, run_games
+from raycourse.lessons.life import ConwaysRules, Game, State, game_actors, run_games
 from raycourse.timing import best_time
 
 

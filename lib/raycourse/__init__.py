@@ -1,17 +1,22 @@
 """Helpers for the hands-on Ray course.
 
-Lessons use a handful of names from here::
+A lesson needs three names from here::
 
-    from raycourse import start, check
-    start(num_cpus=4)                       # quiet, warm, idempotent Ray
-    check("01.parallel_calls", results=results, since=start_time)
+    import raycourse
+    raycourse.start(num_cpus=4)          # quiet, warm, recorded Ray (or join RAY_ADDRESS)
+    raycourse.check("01.parallel_calls")  # grade an exercise from the notebook's own variables
+    raycourse.progress()                 # where you stand across the course
 
-and the modules ``raycourse.timing`` (task intervals from ``ray.timeline()``)
-and ``raycourse.plots`` (bokeh charts, including the task timeline).
+plus ``raycourse.timing`` (what Ray recorded about your tasks) and
+``raycourse.plots`` (bokeh charts, including the task timeline).
 """
-from .grading import check
-from .session import CourseSetupError, start, stop
+from .session import prepare_environment
 
-# ``raycourse.grading.grade`` grades one answer; ``python -m raycourse.grade`` grades a class.
-__all__ = ["check", "start", "stop", "CourseSetupError"]
-__version__ = "0.1.0"
+prepare_environment()  # before anything imports Ray: RAY_AUTH_MODE and friends (see raycourse.session)
+
+from .grading import check  # noqa: E402
+from .progress import progress  # noqa: E402
+from .session import CourseSetupError, start, stop  # noqa: E402
+
+__all__ = ["check", "progress", "start", "stop", "CourseSetupError"]
+__version__ = "0.2.0"

@@ -1,32 +1,46 @@
-"""Verdicts, the registry of exercise checks, and how a verdict is shown and logged.
+"""Verdicts, the registry of exercise checks, and how a check finds the learner's answer.
 
 A check is a function registered under an exercise id (``"01.parallel_calls"``).
-It receives the learner's answer as keyword arguments and either returns a short
-success message, or raises :class:`NotAttempted` (the starter code is untouched)
-or :class:`Incorrect` (with a hint naming the likely mistake).
+Its parameters name what it needs from the notebook, the way otter-grader's
+``grader.check("q1")`` does: ``def parallel_calls(ctx, results, slow_function)``
+receives the notebook's ``results`` and ``slow_function`` (and, if its first
+parameter is called ``ctx``, a :class:`Context`). It returns a short success
+message, or raises :class:`NotAttempted` (the starter code is untouched) or
+:class:`Incorrect` (with a hint naming the actual mistake, and optionally a
+picture of what the learner's code did).
 
-:func:`grade` turns that into a :class:`Verdict` and never raises: a learner's
-Run All must reach the end. :func:`check` is what notebooks call: it grades,
-shows the verdict, appends it to ``RAYCOURSE_GRADE_LOG`` (one JSON line) if set,
-and raises :class:`ExerciseNotPassed` if ``RAYCOURSE_STRICT=1`` and the verdict
-is not correct, so CI fails on a broken solution.
+So a check cell is one line, ``raycourse.check("01.parallel_calls")``: no
+variables to pass, no timers. What ran when is read from :mod:`raycourse.record`
+(the driver's journal) and :mod:`raycourse.timing` (Ray's own records).
+
+:func:`grade` turns a check's outcome into a :class:`Verdict` and never raises:
+a learner's Run All must reach the end. :func:`check` grades, hands the verdict
+to the listeners (the grade log ``RAYCOURSE_GRADE_LOG``, the learner's progress,
+the class board), returns it for Jupyter to show, and raises
+:class:`ExerciseNotPassed` if ``RAYCOURSE_STRICT=1`` and it is not correct.
 
 Check modules live in :mod:`raycourse.checks` (one per lesson); an id's prefix
 names its lesson, and the module is imported on first use.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib
+import inspect
+import io
 import json
 import os
+import re
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Callable
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping
 
 CORRECT, NOT_ATTEMPTED, INCORRECT = "correct", "not attempted", "incorrect"
-
-_ICONS = {CORRECT: ("✅", "#1a7f37", "#e6f4ea"), NOT_ATTEMPTED: ("⏳", "#6e5600", "#fff8c5"), INCORRECT: ("❌", "#b42318", "#fdecea")}
+STATUSES = (CORRECT, NOT_ATTEMPTED, INCORRECT)
+_ICONS = {CORRECT: ("✅", "#1a7f37", "#e6f4ea"), NOT_ATTEMPTED: ("⏳", "#6e5600", "#fff8c5"),
+          INCORRECT: ("❌", "#b42318", "#fdecea")}
 
 
 class NotAttempted(Exception):
@@ -34,11 +48,21 @@ class NotAttempted(Exception):
 
 
 class Incorrect(Exception):
-    """Raised by a check with a hint naming the likely mistake."""
+    """Raised by a check with a hint naming the mistake; ``evidence`` is an optional picture of what ran."""
+
+    def __init__(self, message: str, evidence: Any = None) -> None:
+        super().__init__(message)
+        self.evidence = evidence
 
 
 class ExerciseNotPassed(AssertionError):
     """Raised by :func:`check` in strict mode when a verdict is not correct."""
+
+
+def _message_html(message: str) -> str:
+    """Escape, then show `backticked` names as code."""
+    escaped = html.escape(message)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,7 @@ class Verdict:
     exercise: str
     status: str
     message: str
+    evidence: Any = field(default=None, compare=False, repr=False)  # a bokeh figure, shown below the verdict
 
     @property
     def passed(self) -> bool:
@@ -62,13 +87,40 @@ class Verdict:
         return (
             f'<div class="raycourse-verdict" data-status="{self.status}" '
             f'style="border-left:4px solid {colour};background:{background};padding:6px 10px;margin:4px 0">'
-            f"<b>{icon} {html.escape(self.exercise)}: {self.status}</b><br>{html.escape(self.message)}</div>"
+            f"<b>{icon} {html.escape(self.exercise)}: {self.status}</b><br>{_message_html(self.message)}</div>"
         )
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import HTML, display
+
+        display(HTML(self._repr_html_()))
+        if self.evidence is not None:
+            from . import plots
+
+            plots.show(self.evidence)
+
+    def to_record(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "evidence"}
+
+
+@dataclass
+class Context:
+    """What a check may ask beyond the named answers: the exercise id and the notebook's namespace."""
+
+    exercise: str
+    namespace: Mapping[str, Any]
+
+    def cell_of(self, name: str) -> Any:
+        """The latest cell run that (re)assigned ``name`` (a :class:`raycourse.record.CellRun`), or None."""
+        from .record import JOURNAL
+
+        return JOURNAL.last_cell_setting(name)
 
 
 Check = Callable[..., str | None]
 _REGISTRY: dict[str, Check] = {}
 _TITLES: dict[str, str] = {}
+_LISTENERS: list[Callable[[Verdict], None]] = []
 
 
 def exercise(exercise_id: str, title: str = "") -> Callable[[Check], Check]:
@@ -82,6 +134,12 @@ def exercise(exercise_id: str, title: str = "") -> Callable[[Check], Check]:
         return function
 
     return register
+
+
+def listen(listener: Callable[[Verdict], None]) -> None:
+    """Call ``listener(verdict)`` after every :func:`check` (the progress store and the class board do)."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
 
 
 def _load_lesson(exercise_id: str) -> None:
@@ -105,32 +163,82 @@ def registered(lesson: str | None = None) -> list[str]:
     return sorted(i for i in _REGISTRY if lesson is None or i.startswith(f"{lesson}."))
 
 
-def grade(exercise_id: str, **answer: Any) -> Verdict:
-    """Run the check for ``exercise_id`` on ``answer``; never raises."""
+def title(exercise_id: str) -> str:
+    _load_lesson(exercise_id)
+    return _TITLES.get(exercise_id, exercise_id)
+
+
+def _missing(name: str) -> Exception:
+    from .record import JOURNAL
+
+    if name in JOURNAL.ever_assigned:
+        return Incorrect(f"`{name}` no longer exists in this notebook (renamed or deleted?). Keep the names the "
+                         "exercise uses, and run its cell again.")
+    return NotAttempted(f"`{name}` is not defined yet: run the exercise's cell (the one above this check) first.")
+
+
+def _answer(function: Check, exercise_id: str, namespace: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The check's arguments: the Context, then each named answer from ``given`` or the namespace."""
+    arguments: dict[str, Any] = {}
+    for position, (name, parameter) in enumerate(inspect.signature(function).parameters.items()):
+        if position == 0 and name == "ctx":
+            arguments[name] = Context(exercise_id, namespace)
+        elif name in given:
+            arguments[name] = given[name]
+        elif parameter.default is not inspect.Parameter.empty:
+            continue  # a knob for tests, never read from the notebook
+        elif name in namespace:
+            arguments[name] = namespace[name]
+        else:
+            raise _missing(name)
+    unknown = set(given) - set(arguments)
+    if unknown:
+        raise Incorrect(f"The check cell was changed: {exercise_id} takes no `{sorted(unknown)[0]}`. "
+                        "Restore it from the course: raycourse.check(\"" + exercise_id + "\").")
+    return arguments
+
+
+def grade(exercise_id: str, namespace: Mapping[str, Any] | None = None, **given: Any) -> Verdict:
+    """Run the check for ``exercise_id`` against ``namespace`` (and names ``given``); never raises.
+
+    Whatever the check or the learner's code prints meanwhile is kept out of the cell.
+    """
+    from . import record
+
     _load_lesson(exercise_id)
     function = _REGISTRY.get(exercise_id)
     if function is None:
         return Verdict(exercise_id, INCORRECT, f"There is no exercise called {exercise_id!r}; was the check cell edited?")
+    sink = io.StringIO()
     try:
-        message = function(**answer)
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), record.paused():
+            message = function(**_answer(function, exercise_id, namespace or {}, given))
     except NotAttempted as signal:
         return Verdict(exercise_id, NOT_ATTEMPTED, str(signal) or "Replace the starter code with your answer.")
     except Incorrect as hint:
-        return Verdict(exercise_id, INCORRECT, str(hint))
-    except TypeError as error:
-        if "argument" in str(error) and function.__name__ in str(error):
-            return Verdict(exercise_id, INCORRECT, f"The check cell was changed: {error}. Restore it from the course.")
-        return Verdict(exercise_id, INCORRECT, f"The check could not use your answer ({type(error).__name__}: {error}).")
-    except Exception as error:  # a learner's object can fail in any way; say so instead of a traceback
-        return Verdict(exercise_id, INCORRECT, f"The check could not use your answer ({type(error).__name__}: {error}).")
+        return Verdict(exercise_id, INCORRECT, str(hint), getattr(hint, "evidence", None))
+    except Exception as error:  # a defect of the check: say so plainly, keep the details for maintainers
+        _log_defect(exercise_id, error)
+        if strict():
+            raise
+        return Verdict(exercise_id, INCORRECT, "The check could not judge this answer (a defect in the course's "
+                       f"check, not necessarily in your code: {type(error).__name__}). Please report it; meanwhile "
+                       "compare your cell with the exercise's steps.")
     return Verdict(exercise_id, CORRECT, message or "Well done.")
+
+
+def _log_defect(exercise_id: str, error: BaseException) -> None:
+    path = os.environ.get("RAYCOURSE_GRADE_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"exercise": exercise_id, "defect": "".join(traceback.format_exception(error))}) + "\n")
 
 
 def _log(verdict: Verdict) -> None:
     path = os.environ.get("RAYCOURSE_GRADE_LOG")
     if not path:
         return
-    record = {**asdict(verdict), "time": time.time(), "notebook": os.environ.get("RAYCOURSE_NOTEBOOK", "")}
+    record = {**verdict.to_record(), "time": time.time(), "notebook": os.environ.get("RAYCOURSE_NOTEBOOK", "")}
     with open(path, "a", encoding="utf-8") as log:
         log.write(json.dumps(record) + "\n")
 
@@ -138,6 +246,47 @@ def _log(verdict: Verdict) -> None:
 def strict() -> bool:
     """True when ``RAYCOURSE_STRICT`` is set to 1/true/yes (CI on the solutions)."""
     return os.environ.get("RAYCOURSE_STRICT", "").strip().lower() in {"1", "true", "yes"}
+
+
+def notebook_namespace(depth: int = 2) -> Mapping[str, Any]:
+    """The notebook's variables: IPython's user namespace, else the calling frame's globals."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            return shell.user_ns
+    except ImportError:  # pragma: no cover - IPython ships with the course
+        pass
+    frame = inspect.currentframe()
+    for _ in range(depth):
+        frame = frame.f_back if frame is not None else None
+    return frame.f_globals if frame is not None else {}
+
+
+def announce(verdict: Verdict) -> None:
+    """Hand a verdict to the grade log and every listener; a failing listener never breaks the check."""
+    _log(verdict)
+    for listener in list(_LISTENERS):
+        try:
+            listener(verdict)
+        except Exception:  # progress files or the class board must never cost a learner their verdict
+            pass
+
+
+def check(exercise_id: str, **given: Any) -> Verdict:
+    """Grade one exercise from the notebook's own variables, announce the verdict and return it.
+
+    Jupyter shows the returned verdict as the cell's result (with a picture of
+    what ran, when the check drew one). In strict mode a verdict that is not
+    correct is shown, then raised.
+    """
+    verdict = grade(exercise_id, notebook_namespace(), **given)
+    announce(verdict)
+    if strict() and not verdict.passed:
+        show(verdict)
+        raise ExerciseNotPassed(str(verdict))
+    return verdict
 
 
 def show(verdict: Verdict) -> None:
@@ -154,50 +303,3 @@ def show(verdict: Verdict) -> None:
         display(verdict)
     else:
         print(verdict)
-
-
-def check(exercise_id: str, **answer: Any) -> Verdict:
-    """Grade, show, and log one exercise; in strict mode raise unless correct.
-
-    Returns the verdict so a learner can inspect it; the check cells end with
-    ``;`` so Jupyter does not show it twice.
-    """
-    verdict = grade(exercise_id, **answer)
-    show(verdict)
-    _log(verdict)
-    if strict() and not verdict.passed:
-        raise ExerciseNotPassed(str(verdict))
-    return verdict
-
-
-# --- Small, shared evidence checks -------------------------------------------------
-
-
-def is_object_ref(value: Any) -> bool:
-    import ray
-
-    return isinstance(value, ray.ObjectRef)
-
-
-def expect_values(actual: Any, expected: list[Any], what: str = "results") -> None:
-    """Raise :class:`Incorrect` unless ``actual`` equals ``expected`` as a list of plain values.
-
-    The hints cover the usual slips: ObjectRefs instead of values (forgot
-    ``ray.get``), a single ObjectRef for the whole list, the wrong length.
-    """
-    if is_object_ref(actual):
-        raise Incorrect(f"`{what}` is an ObjectRef (a future). Call ray.get(...) on it to fetch the values.")
-    if actual is None or actual is Ellipsis:
-        raise NotAttempted(f"`{what}` is not set yet.")
-    try:
-        values = list(actual)
-    except TypeError:
-        raise Incorrect(f"`{what}` should be a list of {len(expected)} values, got {type(actual).__name__}.") from None
-    if any(is_object_ref(v) for v in values):
-        raise Incorrect(
-            f"`{what}` holds ObjectRefs, not values. Call ray.get(list_of_refs) once, on the whole list, to fetch them."
-        )
-    if len(values) != len(expected):
-        raise Incorrect(f"`{what}` has {len(values)} items; expected {len(expected)}.")
-    if values != list(expected):
-        raise Incorrect(f"`{what}` is {values!r}; expected {list(expected)!r}.")

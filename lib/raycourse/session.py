@@ -1,15 +1,23 @@
-"""Start and stop Ray for a lesson: one call, quiet, idempotent, warm.
+"""Start and stop Ray for a lesson: one call, quiet, idempotent, warm, and recorded.
 
 Why a helper instead of a bare ``ray.init()`` in every notebook:
 
+* **Token authentication, whatever started the kernel.** Ray reads
+  ``RAY_AUTH_MODE`` when it is imported; a kernel started without it (conda,
+  JupyterHub, a plain ``jupyter lab``) would start a Ray whose processes disagree
+  about authentication. :func:`prepare_environment` (run when ``raycourse`` is
+  imported) sets the course's defaults, and :func:`start` makes an already
+  imported Ray re-read them, as Ray itself does when it turns token mode on.
 * **Quiet.** Ray prints timestamped log lines and warnings; in a notebook they
-  land in cell outputs and change on every run. We start Ray with
-  ``logging_level=ERROR`` and set ``RAY_AUTH_MODE=token`` (which keeps token
-  authentication on and silences the warning that it is on).
+  land in cell outputs. We start Ray with ``logging_level=ERROR`` and drop the
+  raylet's worker-start warnings before they reach a cell.
 * **Warm.** Ray starts worker processes lazily, about one second each and two at
-  a time on a small machine. A learner's correct parallel code would then run
-  half-serially on its first try, and a fair check could not tell. We run a
-  throw-away task on every CPU slot before the first graded cell.
+  a time on a small machine. We run a throw-away task on every CPU slot before
+  the first graded cell, and say what is happening while it does.
+* **Recorded.** :mod:`raycourse.record` journals what the driver asks of Ray and
+  when each cell runs: the evidence checks read instead of wall-clock windows.
+* **Robust on a busy machine.** Ray waits a fixed 30 s for a new node; when that
+  expires we clean up what the attempt spawned and try again (three attempts).
 * **Idempotent.** Re-running the set-up cell, or Run All twice, must not fail.
 * **Classrooms.** With ``RAY_ADDRESS`` set we join that cluster instead of
   starting one, and we check it has what the lesson needs.
@@ -18,15 +26,35 @@ Why a helper instead of a bare ``ray.init()`` in every notebook:
 """
 from __future__ import annotations
 
+import html
 import logging
 import os
+import re
 import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+# What every course kernel runs with, unless the learner or the instructor set otherwise.
+ENVIRONMENT = {
+    "RAY_AUTH_MODE": "token",  # Ray's default, said out loud: silences the "token auth is on" warning
+    "RAY_USAGE_STATS_ENABLED": "0",  # never ask for usage stats on stdout
+    "RAY_task_events_report_interval_ms": "100",  # a finished task reaches Ray's records within ~0.1 s
+}
+START_ATTEMPTS = 3
+# Lines the raylet sends to every driver that say nothing to a learner (the course sizes its pools on purpose).
+NOISE = [re.compile(p) for p in (
+    r"worker processes have been started on node",
+    r"A worker died or was killed while executing a task by an unexpected system error",
+)]
+
+
+def prepare_environment() -> None:
+    """Set the course's defaults for Ray (see :data:`ENVIRONMENT`); existing values win."""
+    for name, value in ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
 
 
 def _ray_temp_dir() -> Path:
@@ -55,21 +83,30 @@ class Session:
     warm_workers: int
     notes: list[str] = field(default_factory=list)
 
-    def _lines(self) -> list[str]:
+    def _summary(self) -> str:
         where = f"connected to the cluster at {self.address}" if self.connected_to_existing else "started a local Ray"
         cpus = self.resources.get("CPU", 0)
-        lines = [f"Ray is ready: {where}, {cpus:g} CPUs, {self.warm_workers} warm workers."]
-        if self.dashboard_url:
-            lines.append(f"Dashboard: {self.dashboard_url}")
-        return lines + self.notes
+        return f"Ray is ready: {where}, {cpus:g} CPUs, {self.warm_workers} warm workers."
 
     def __repr__(self) -> str:
-        return "\n".join(self._lines())
+        lines = [self._summary()]
+        if self.dashboard_url:
+            lines.append(f"Dashboard: {self.dashboard_url} (it asks for a token: run `ray get-auth-token` in a terminal)")
+        return "\n".join(lines + self.notes)
 
     def _repr_html_(self) -> str:
-        import html
-
-        return "<br>".join(html.escape(line) for line in self._lines())
+        parts = [f"<b>{html.escape(self._summary())}</b>"]
+        if self.dashboard_url:
+            url = html.escape(self.dashboard_url, quote=True)
+            parts.append(
+                f'Dashboard: <a href="{url}" target="_blank" rel="noopener">{url}</a> '
+                "<details style='display:inline-block'><summary>it asks for a token</summary>"
+                "The dashboard is protected by the same token as Ray. Open a terminal (File &gt; New &gt; Terminal) "
+                "and run <code>ray get-auth-token</code>, or read the file <code>~/.ray/auth_token</code>; paste "
+                "the token into the dashboard's box. It works while this notebook's Ray runs: the last cell, "
+                "<code>ray.shutdown()</code>, stops it.</details>")
+        parts += [html.escape(note) for note in self.notes]
+        return '<div class="raycourse-session">' + "<br>".join(parts) + "</div>"
 
 
 _current: Session | None = None
@@ -130,17 +167,69 @@ def forget_cluster_file(address: str, path: Path | None = None) -> bool:
 
 
 def _quiet_environment() -> None:
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
-    # Deduplicated "repeated Nx across cluster" lines are timestamp-free, keep them;
-    # but never let Ray ask for usage stats on stdout.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    """The course's environment, re-read by an already imported Ray, and Ray's Python loggers quietened."""
+    prepare_environment()
+    if "ray._raylet" in sys.modules:
+        # Ray cached RAY_AUTH_MODE when it was imported (perhaps before raycourse set it): refresh,
+        # exactly as Ray does when it enables token mode itself, so driver and cluster agree.
+        from ray._raylet import Config
+
+        Config.initialize("")
     for name in ("ray", "ray.data", "ray.tune", "ray.serve"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    _filter_raylet_noise()
 
 
-def _warm_up(workers: int, timeout: float = 60.0) -> int:
+def _filter_raylet_noise() -> None:
+    """Drop the raylet's "N worker processes have been started" warnings before they reach a cell."""
+    import ray._private.worker as worker
+
+    if getattr(worker.print_to_stdstream, "_raycourse", False):
+        return
+    original = worker.print_to_stdstream
+
+    def print_to_stdstream(data: dict, ignore_prefix: bool) -> None:
+        if data.get("pid") == "raylet":
+            lines = [line for line in data.get("lines", []) if not any(p.search(line) for p in NOISE)]
+            if not lines:
+                return
+            data = {**data, "lines": lines}
+        original(data, ignore_prefix)
+
+    print_to_stdstream._raycourse = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = print_to_stdstream
+
+
+class _Status:
+    """One line in the set-up cell that says what Ray is doing while it starts (nothing outside Jupyter)."""
+
+    def __init__(self) -> None:
+        self.handle = None
+        try:
+            from IPython import get_ipython
+            from IPython.display import HTML, display
+
+            shell = get_ipython()
+            if shell is not None and getattr(shell, "kernel", None) is not None:
+                self._html = HTML
+                self.handle = display(HTML(""), display_id=True)
+        except ImportError:  # pragma: no cover - IPython ships with the course
+            pass
+
+    def say(self, text: str) -> None:
+        if self.handle is not None:
+            self.handle.update(self._html(f'<span class="raycourse-status">⏳ {html.escape(text)}</span>'))
+
+    def clear(self) -> None:
+        if self.handle is not None:
+            self.handle.update(self._html(""))
+
+
+def _warm_up(workers: int, timeout: float = 90.0, say: Callable[[str], None] = lambda text: None) -> int:
     """Make sure ``workers`` worker processes are up; return how many distinct ones ran."""
     import ray
+
+    from . import record
 
     @ray.remote(num_cpus=1)
     def _warm() -> int:
@@ -149,13 +238,19 @@ def _warm_up(workers: int, timeout: float = 60.0) -> int:
 
     seen: set[int] = set()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        refs = [_warm.remote() for _ in range(workers)]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=max(1.0, deadline - time.monotonic()))
-        pids = set(ray.get(ready))
-        seen |= pids
-        if len(pids) >= workers:
-            break
+    with record.paused():
+        while time.monotonic() < deadline and len(seen) < workers:
+            say(f"Warming up worker processes: {len(seen)} of {workers} ready (about a second each)...")
+            refs = [_warm.remote() for _ in range(workers)]
+            pending = refs
+            pids: set[int] = set()
+            while pending and time.monotonic() < deadline:
+                ready, pending = ray.wait(pending, num_returns=1, timeout=max(0.1, deadline - time.monotonic()))
+                pids |= set(ray.get(ready))
+                say(f"Warming up worker processes: {len(seen | pids)} of {workers} ready (about a second each)...")
+            seen |= pids
+            if len(pids) >= workers:
+                break
     return min(len(seen), workers)
 
 
@@ -201,24 +296,34 @@ def _no_auto_start() -> None:
         pass
 
 
-def _init_local(kwargs: dict[str, Any], attempts: int = 2) -> Any:
-    """``ray.init`` for a new local Ray, retried once: on a very busy machine Ray's
-    own 30 s start-up wait can expire while its helper processes are still starting."""
+def _busy_machine_error(error: BaseException) -> bool:
+    text = str(error)
+    return any(s in text for s in ("timed out during startup", "Timed out waiting for file", "Failed to start GCS",
+                                   "failed to start", "Failed to connect to GCS"))
+
+
+def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Callable[[str], None] = lambda t: None) -> Any:
+    """``ray.init`` for a new local Ray, retried: on a very busy machine Ray's own 30 s start-up
+    wait can expire while its helper processes are still starting. Each failed attempt's
+    processes are stopped before the next one."""
     import ray
 
     for attempt in range(1, attempts + 1):
+        say("Starting Ray (on a busy machine this can take a minute)..." if attempt == 1 else
+            f"The machine is busy: starting Ray again (attempt {attempt} of {attempts})...")
         before = {p.pid for p in _children()}
         try:
             return ray.init(**kwargs)
-        except Exception as error:  # Ray raises a bare Exception for this
-            if "timed out during startup" not in str(error):
+        except Exception as error:  # Ray raises a bare Exception (or RuntimeError) for these
+            if not _busy_machine_error(error):
                 raise
             ray.shutdown()
             _kill_new_children(before)  # shutdown() does not stop what a half-started init spawned
+            clear_stale_cluster_file()
             if attempt == attempts:
                 raise CourseSetupError(
-                    "Ray could not start in time because this machine is very busy. Close other heavy programs "
-                    "(or other notebooks running Ray) and run this cell again."
+                    f"Ray could not start in time, {attempts} times, because this machine is very busy. Close other "
+                    "heavy programs (or other notebooks running Ray) and run this cell again."
                 ) from None
     raise AssertionError("unreachable")
 
@@ -234,6 +339,30 @@ def _check_resources(available: dict[str, float], needed: dict[str, float], addr
             f"The Ray cluster at {address} lacks what this lesson needs ({'; '.join(missing)}). "
             "Ask your instructor to add these resources, or unset RAY_ADDRESS to run on a local Ray."
         )
+
+
+def _join(address: str, cpus: int, num_gpus: int | None, resources: dict[str, float] | None,
+          kwargs: dict[str, Any], notes: list[str]) -> Any:
+    import ray
+
+    needed = {"CPU": float(cpus), **({"GPU": float(num_gpus)} if num_gpus else {}), **(resources or {})}
+    ignored = sorted(set(kwargs) - JOIN_KWARGS)
+    if ignored:
+        notes.append(f"Joined an existing cluster, so these settings were ignored: {', '.join(ignored)}.")
+    try:
+        context = ray.init(address=address, **{k: v for k, v in kwargs.items() if k in JOIN_KWARGS})
+    except Exception as error:  # ray raises several types here; all mean "cannot connect"
+        raise CourseSetupError(
+            f"Could not connect to the Ray cluster at RAY_ADDRESS={address!r}: {error}. "
+            "Check the address, and that RAY_AUTH_MODE=token and the cluster's token are set "
+            "(see the README's 'Workshops' section)."
+        ) from None
+    try:
+        _check_resources(ray.cluster_resources(), needed, address)
+    except CourseSetupError:
+        ray.shutdown()
+        raise
+    return context
 
 
 def start(
@@ -254,13 +383,18 @@ def start(
     returns the same session.
     """
     global _current
+    from . import plots, record
+
+    _quiet_environment()
     import ray
 
+    record.install()
+    record.watch_cells()
+    plots.load_inline()
     if ray.is_initialized() and _current is not None:
         return _current
     if num_cpus < 1:
         raise CourseSetupError(f"num_cpus must be at least 1, got {num_cpus}")
-    _quiet_environment()
     _no_auto_start()
     cpus = _env_int("COURSE_NUM_CPUS") or num_cpus
     store_mb = _env_int("COURSE_OBJECT_STORE_MB")
@@ -269,40 +403,28 @@ def start(
     address = os.environ.get("RAY_ADDRESS", "").strip()
     kwargs: dict[str, Any] = dict(logging_level=logging.ERROR, **init_kwargs)
     notes: list[str] = []
-    if address:
-        needed = {"CPU": float(cpus), **({"GPU": float(num_gpus)} if num_gpus else {}), **(resources or {})}
-        ignored = sorted(set(kwargs) - JOIN_KWARGS)
-        if ignored:
-            notes.append(f"Joined an existing cluster, so these settings were ignored: {', '.join(ignored)}.")
-        try:
-            context = ray.init(address=address, **{k: v for k, v in kwargs.items() if k in JOIN_KWARGS})
-        except Exception as error:  # ray raises several types here; all mean "cannot connect"
-            raise CourseSetupError(
-                f"Could not connect to the Ray cluster at RAY_ADDRESS={address!r}: {error}. "
-                "Check the address, and that RAY_AUTH_MODE=token and the cluster's token are set "
-                "(see the README's 'Workshops' section)."
-            ) from None
-        available = ray.cluster_resources()
-        try:
-            _check_resources(available, needed, address)
-        except CourseSetupError:
-            ray.shutdown()
-            raise
-        warm_count = min(cpus, int(available.get("CPU", 0)))
-    else:
-        # address="local" always starts a new Ray: a bare ray.init() would join (or wait
-        # forever for) whatever cluster /tmp/ray/ray_current_cluster names.
-        clear_stale_cluster_file()
-        kwargs.update(address="local", num_cpus=cpus, include_dashboard=dashboard)
-        if num_gpus is not None:
-            kwargs["num_gpus"] = num_gpus
-        if resources:
-            kwargs["resources"] = dict(resources)
-        if store_mb:
-            kwargs["object_store_memory"] = store_mb * 1024 * 1024
-        context = _init_local(kwargs)
-        warm_count = cpus
-    warmed = _warm_up(warm_count) if warm and warm_count else 0
+    status = _Status()
+    try:
+        if address:
+            status.say(f"Joining the Ray cluster at {address}...")
+            context = _join(address, cpus, num_gpus, resources, kwargs, notes)
+            warm_count = min(cpus, int(ray.cluster_resources().get("CPU", 0)))
+        else:
+            # address="local" always starts a new Ray: a bare ray.init() would join (or wait
+            # forever for) whatever cluster /tmp/ray/ray_current_cluster names.
+            clear_stale_cluster_file()
+            kwargs.update(address="local", num_cpus=cpus, include_dashboard=dashboard)
+            if num_gpus is not None:
+                kwargs["num_gpus"] = num_gpus
+            if resources:
+                kwargs["resources"] = dict(resources)
+            if store_mb:
+                kwargs["object_store_memory"] = store_mb * 1024 * 1024
+            context = _init_local(kwargs, say=status.say)
+            warm_count = cpus
+        warmed = _warm_up(warm_count, say=status.say) if warm and warm_count else 0
+    finally:
+        status.clear()
     if warm and warmed < warm_count:
         notes.append(f"Only {warmed} of {warm_count} workers started in time: the machine is busy.")
     _current = Session(
@@ -317,18 +439,20 @@ def start(
 
 
 def dashboard_link(url: str | None) -> str | None:
-    """The dashboard's address as this learner can open it.
+    """The dashboard's address as this learner can open it (always ending in ``/``).
 
     Behind JupyterHub or Binder the browser cannot reach 127.0.0.1 on the
-    server, so we point at jupyter-server-proxy's ``<prefix>proxy/<port>/``.
+    server, so we point at jupyter-server-proxy's ``<prefix>proxy/<port>/``
+    (without the final slash that page stays blank).
     """
     if not url:
         return None
-    port = url.rsplit(":", 1)[-1].strip("/")
+    port = url.rstrip("/").rsplit(":", 1)[-1]
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
     if prefix and port.isdigit():
         return f"{prefix.rstrip('/')}/proxy/{port}/"
-    return url if url.startswith("http") else f"http://{url}"
+    url = url if url.startswith("http") else f"http://{url}"
+    return url.rstrip("/") + "/"
 
 
 def stop() -> None:

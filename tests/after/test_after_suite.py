@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from raycourse import procs
+from raycourse.tools import procs
 
 OUT = Path(os.environ.get("RAYCOURSE_TEST_OUT", "build/test"))
 ROOT = Path(__file__).resolve().parents[2]

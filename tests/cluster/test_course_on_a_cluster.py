@@ -33,7 +33,7 @@ def _descendants(pid: int) -> list[psutil.Process]:
 def workshop_cluster():
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
-    process = subprocess.Popen([sys.executable, "-m", "raycourse.workshop", "--json"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "raycourse.tools.workshop", "--json"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     line = process.stdout.readline()  # the cluster prints one JSON line once every node is up
     if not line:

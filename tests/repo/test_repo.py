@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from raycourse import build, pins
+from raycourse.tools import build, pins
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

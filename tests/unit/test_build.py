@@ -4,7 +4,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from raycourse import build
+from raycourse.tools import build
 
 SOLVED = """import ray
 ### BEGIN SOLUTION

@@ -1,12 +1,12 @@
-"""raycourse.dispatch: the pieces as plain Python objects, then one small run on Ray."""
+"""raycourse.lessons.dispatch: the pieces as plain Python objects, then one small run on Ray."""
 from __future__ import annotations
 
 import pickle
 
 import pytest
 
-from raycourse import dispatch
-from raycourse.dispatch import DONE, Collector, Dispatcher, FilePickler, Task, TaskMonitor
+from raycourse.lessons import dispatch
+from raycourse.lessons.dispatch import DONE, Collector, Dispatcher, FilePickler, Task, TaskMonitor
 
 
 def test_done_survives_pickling():

@@ -1,4 +1,4 @@
-"""`python -m raycourse.grade`: one CLI run over hand-made lesson-00 submissions, one case per learner.
+"""`python -m raycourse.tools.classroom.run`: one CLI run over hand-made lesson-00 submissions, one case per learner.
 
 The fixtures (tests/unit/fixtures/grade/submissions, made by make_fixtures.py):
 alice correct, bob the starter, carol deleted the check cell, dave replaced it
@@ -24,9 +24,9 @@ import psutil
 import pytest
 
 import raycourse
-from raycourse import gradeprep, report
+from raycourse.tools.classroom import prepare as gradeprep, report
 
-grade_cli = importlib.import_module("raycourse.grade")
+grade_cli = importlib.import_module("raycourse.tools.classroom.run")
 ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = Path(__file__).resolve().parent / "fixtures" / "grade" / "submissions"
 SLOW = SUBMISSIONS.parent / "slow"  # frank, whose endless cell meets a short --timeout in a run of its own
@@ -47,7 +47,7 @@ def _marked(mark: str) -> list[str]:
 
 
 def _run(submissions: Path, out: Path, timeout: float, env: dict[str, str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "raycourse.grade", str(submissions), "--out", str(out), "--timeout", str(timeout), "--jobs", "3"]
+    command = [sys.executable, "-m", "raycourse.tools.classroom.run", str(submissions), "--out", str(out), "--timeout", str(timeout), "--jobs", "3"]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

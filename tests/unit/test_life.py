@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raycourse.life import ConwaysRules, Game, State, count_neighbours, patterns, run_games
-from raycourse.life.__main__ import main
+from raycourse.lessons.life import ConwaysRules, Game, State, count_neighbours, patterns, run_games
+from raycourse.lessons.life.__main__ import main
 
 RULES = ConwaysRules()
 
@@ -174,5 +174,5 @@ def test_cli_help_runs_as_a_module():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "raycourse.life", "--help"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "raycourse.lessons.life", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--size" in done.stdout and "--seed" in done.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raycourse.life import Game, State, game_actors, run_games, run_ray_games, visuals
+from raycourse.lessons.life import Game, State, game_actors, run_games, run_ray_games, visuals
 
 
 def test_points_colour_by_age_and_scale_sizes():

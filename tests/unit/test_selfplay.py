@@ -1,10 +1,10 @@
-"""raycourse.selfplay: Gomoku rules, the heuristic policy, tree search and a self-play game (no Ray needed)."""
+"""raycourse.lessons.selfplay: Gomoku rules, the heuristic policy, tree search and a self-play game (no Ray needed)."""
 from __future__ import annotations
 
 import pytest
 
-from raycourse import selfplay
-from raycourse.selfplay import BLACK, WHITE, Board, Rules
+from raycourse.lessons import selfplay
+from raycourse.lessons.selfplay import BLACK, WHITE, Board, Rules
 
 
 def play(rules, moves):

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import raycourse
-from raycourse import pins, session
+from raycourse import session
+from raycourse.tools import pins
 from raycourse.session import CourseSetupError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,29 +5,61 @@ import math
 import time
 from typing import Any, Callable
 
-from .. import timing
-from ..grading import Incorrect, NotAttempted, exercise, expect_values, is_object_ref
-from ._common import require_duration, require_remote, same_values
+from .. import plots, timing
+from ..grading import Incorrect, NotAttempted, exercise
+from .evidence import (args_of, concurrency_allowed, cpu_slots, expect_values, holds_ref, is_remote_function,
+                       parallel_without_ray, run_of, same_values)
+from .evidence import is_ref as is_object_ref
 
 
 @exercise("01.parallel_calls", "Run four one-second calls of slow_function in parallel")
-def parallel_calls(results: Any, duration: Any, slow_function: Any, since: float) -> str:
-    """Concurrency is read from the intervals Ray recorded, never from a wall-clock window."""
-    require_remote(slow_function, "slow_function", computed=same_values(results, [0, 1, 2, 3]))
-    expect_values(results, [0, 1, 2, 3])
-    ran = timing.intervals(name="slow_function", since=since, expect=4)
-    if len(ran) < 4:
+def parallel_calls(results: Any, slow_function: Any) -> str:
+    """Structure from the journal (all four submitted before the first wait), values from what ray.get returned."""
+    run = run_of("results")
+    elsewhere = parallel_without_ray(run.source)
+    if not is_remote_function(slow_function):
+        if elsewhere:
+            raise Incorrect(f"You ran the calls in parallel with {elsewhere} in the notebook's own process. This "
+                            "exercise is about Ray: decorate slow_function with @ray.remote and submit it with .remote().")
+        if same_values(results, [0, 1, 2, 3]):
+            raise NotAttempted("`slow_function` still runs in the notebook, one call after another. Decorate it with "
+                               "@ray.remote, submit all four calls with .remote(), then ray.get the list once.")
+        raise Incorrect("`slow_function` is a plain Python function: decorate it with @ray.remote.")
+    if holds_ref(results):
+        raise Incorrect("`results` holds ObjectRefs (futures), not values: call ray.get once, on the list of refs.")
+    values = expect_values(results, [0, 1, 2, 3])
+    fetched = run.fetched_from(slow_function)
+    if not fetched:
+        if run.submissions(slow_function):
+            raise Incorrect("The cell submitted slow_function tasks but never fetched their results with ray.get: "
+                            "`results` was computed in the notebook. Set results = ray.get(list_of_refs).")
+        raise Incorrect("No slow_function task ran in the cell that set `results`: the values were computed in the "
+                        "notebook. Submit slow_function.remote(i) for each i and ray.get the refs.")
+    if len(fetched) != 4 or sorted(args_of(s)[0] for s, _ in fetched if args_of(s)) != [0, 1, 2, 3]:
+        raise Incorrect(f"`results` came from {len(fetched)} slow_function task(s); submit exactly one per i in "
+                        "range(4) and fetch all four.")
+    if [v for _, v in sorted(fetched, key=lambda sv: args_of(sv[0])[0])] != values:
+        raise Incorrect("`results` does not hold what the tasks returned, in order: keep the list ray.get gives you.")
+    task_ids = [t for s, _ in fetched for t in s.task_ids]
+    waited = run.blocking_before(task_ids)
+    spans = run.tasks(slow_function)
+    if waited:
         raise Incorrect(
-            f"Ray ran {len(ran)} slow_function tasks after your timer started, not 4. "
-            "Submit slow_function.remote(i) for each i (the values must come from those tasks)."
-        )
-    require_duration(duration, 1.0, "a one-second task")
-    if timing.max_concurrency(ran) < 2:
-        raise Incorrect(
-            "The four tasks ran one after another. Calling ray.get inside the loop waits for each task "
-            "before submitting the next: first submit all four with .remote(), then call ray.get once on the list."
-        )
-    return f"The four tasks overlapped (up to {timing.max_concurrency(ran)} at once); the cell took {duration:.2f} s."
+            "The cell waited for results (a ray.get inside the loop) before it had submitted all four tasks, so they "
+            "could not all run at once. First submit all four with .remote(), then call ray.get once on the list.",
+            evidence=plots.compare([s for s in spans if s.task_id in task_ids], _ideal(spans)))
+    cpus = max([dict(s.resources).get("CPU", 1.0) for s in spans] + [1.0])
+    if concurrency_allowed(4, cpus) < 4:
+        raise Incorrect(f"Each slow_function task reserves {cpus:g} CPUs, so only {concurrency_allowed(4, cpus)} fit "
+                        f"at once on {cpu_slots()} CPUs. A task that sleeps needs one CPU: drop num_cpus.")
+    overlapped = timing.max_concurrency([s for s in spans if s.task_id in task_ids])
+    return (f"All four tasks were submitted before the first ray.get, and Ray ran up to {overlapped} of them at the "
+            "same time; `results` holds what they returned.")
+
+
+def _ideal(spans: list[timing.Interval]) -> list[timing.Interval]:
+    """Four one-second tasks side by side: the shape the exercise asks for."""
+    return plots.sketch([[(0.0, 1.0)] for _ in range(4)], name="slow_function")
 
 
 @exercise("01.pi_blocks", "Estimate pi in fixed-size blocks, in parallel")

@@ -21,8 +21,9 @@ import time
 from typing import Any
 
 from .. import timing
-from ..grading import Incorrect, NotAttempted, exercise, is_object_ref
-from ._common import is_remote_function
+from ..grading import Incorrect, NotAttempted, exercise
+from .evidence import is_ref as is_object_ref
+from .evidence import is_remote_function
 
 # --- The pipeline's stages, without the sleeps (must match the notebook) ---------------
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .. import timing
-from ..grading import Incorrect, NotAttempted, exercise, is_object_ref
+from ..grading import Incorrect, NotAttempted, exercise
+from .evidence import is_ref as is_object_ref
 
 # A result counts as "seen first" only if it ended this much earlier (seconds):
 # the time between a task's last line and its result reaching the driver.

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .. import timing
-from ..grading import Incorrect, NotAttempted, exercise, expect_values, is_object_ref
-from ._common import is_remote_function, require_remote, same_values
+from ..grading import Incorrect, NotAttempted, exercise
+from .evidence import expect_values
+from .evidence import is_ref as is_object_ref
+from .evidence import is_remote_function, require_remote, same_values
 
 
 def _is_actor_class(cls: Any) -> bool:

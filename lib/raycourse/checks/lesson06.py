@@ -17,7 +17,8 @@ import time
 from typing import Any, Callable
 
 from .. import timing
-from ..grading import Incorrect, NotAttempted, exercise, is_object_ref
+from ..grading import Incorrect, NotAttempted, exercise
+from .evidence import is_ref as is_object_ref
 
 COMBINE_SECONDS = 0.4
 Part = tuple  # (total, letters, depth, merges); merges = ((depth, start, end), ...)

@@ -19,10 +19,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import timing
-from ..grading import Incorrect, NotAttempted, exercise, is_object_ref
-from ..life import ConwaysRules, State, patterns
-from ..life.rules import conway
-from ._common import is_remote_function
+from ..grading import Incorrect, NotAttempted, exercise
+from .evidence import is_ref as is_object_ref
+from ..lessons.life import ConwaysRules, State, patterns
+from ..lessons.life.rules import conway
+from .evidence import is_remote_function
 
 
 def _is_actor_class(obj: Any) -> bool:

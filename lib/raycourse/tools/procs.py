@@ -6,8 +6,8 @@ so the course never uses it. Instead the test suite snapshots the Ray
 processes before it starts and, at the end, reports any that appeared since
 and are still alive: those are the suite's own leaks.
 
-    python -m raycourse.procs snapshot FILE   # record the Ray processes now
-    python -m raycourse.procs leaked FILE     # list new ones; exit 1 if any
+    raycourse-procs snapshot FILE   # record the Ray processes now
+    raycourse-procs leaked FILE     # list new ones; exit 1 if any
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def ray_processes() -> dict[int, str]:
             command = " ".join(process.info["cmdline"] or [process.info["name"] or ""])
         except (psutil.Error, TypeError):
             continue
-        if any(marker in command for marker in RAY_MARKERS) and "raycourse.procs" not in command:
+        if any(marker in command for marker in RAY_MARKERS) and "raycourse.procs" not in command and "raycourse-procs" not in command:
             found[process.info["pid"]] = command[:200]
     return found
 
@@ -41,7 +41,7 @@ def leaked(snapshot: dict[int, str]) -> dict[int, str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in {"snapshot", "leaked"}:
-        print("usage: python -m raycourse.procs snapshot|leaked FILE", file=sys.stderr)
+        print("usage: raycourse-procs snapshot|leaked FILE", file=sys.stderr)
         return 2
     command, path = argv[0], Path(argv[1])
     if command == "snapshot":
@@ -55,5 +55,10 @@ def main(argv: list[str]) -> int:
     return 1 if extra else 0
 
 
+def cli() -> int:
+    """The ``raycourse-procs`` console command."""
+    return main(sys.argv[1:])
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(cli())

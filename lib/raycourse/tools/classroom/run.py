@@ -69,8 +69,8 @@ from typing import Any
 
 import nbformat
 
-from . import grading
-from .gradeprep import Lesson, Plan, Problem, _snippet, _source, check_lesson, choose, discover, load_course, prepare, read_notebook
+from ... import grading
+from .prepare import Lesson, Plan, Problem, _snippet, _source, check_lesson, choose, discover, load_course, prepare, read_notebook
 from .report import ERROR, Row, summary_line, write_csv, write_html
 
 DEFAULT_TIMEOUT = 300.0

@@ -1,6 +1,6 @@
 """Conway's Game of Life for the actors lesson (07): boards, rules, games, patterns, runners, pictures.
 
-    from raycourse.life import State, ConwaysRules, Game, patterns
+    from raycourse.lessons.life import State, ConwaysRules, Game, patterns
     game = Game(State.random(20, seed=0))
     game.step(10)
 

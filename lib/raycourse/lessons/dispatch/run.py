@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .dispatch import (Collector, Dispatcher, Efficiency, PullWorker, Task, TaskMonitor, Timed, efficiency, spans,
+from .actors import (Collector, Dispatcher, Efficiency, PullWorker, Task, TaskMonitor, Timed, efficiency, spans,
                        timed)
-from .timing import Interval
+from ...timing import Interval
 
 _REMOTE: dict[Any, Any] = {}
 

@@ -1,4 +1,4 @@
-"""Checks for lesson 08 (capstone: pull-based dispatch and self-play).
+"""Checks for lesson 09 (capstone: pull-based dispatch and self-play).
 
 Each check judges the :class:`~raycourse.pullrun.RunReport` of the learner's
 run of the notebook's workload: which tasks produced a result and how often,
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .. import dispatch
+from ..lessons import dispatch
 from ..grading import Incorrect, NotAttempted, exercise
-from ..pullrun import RunReport
+from ..lessons.dispatch.run import RunReport
 
 WORKLOAD = [4, 2, 3, 1, 2, 4, 4, 3, 4, 3, 3, 4, 3, 4, 1, 1, 4, 1, 1, 2, 2, 2, 2, 4, 3, 2, 3, 2, 1, 2, 1, 1]
 FT_WORKLOAD = [1] * 15 + [10]
@@ -65,7 +65,7 @@ def _efficient(report: RunReport, hint: str) -> str:
                     f"{report.total} tasks): workers sat idle while tasks waited for another worker. {hint}")
 
 
-@exercise("08.worker_loop", "Write the worker's pull loop")
+@exercise("09.worker_loop", "Write the worker's pull loop")
 def worker_loop(report: Any, worker_loop: Any) -> str:
     if not callable(worker_loop):
         raise Incorrect("`worker_loop` should be a function worker_loop(worker_id, dispatcher, collector, work).")
@@ -98,7 +98,7 @@ def worker_loop(report: Any, worker_loop: Any) -> str:
     return f"All {report.total} tasks ran exactly once, the loops ended on DONE; {efficient}."
 
 
-@exercise("08.dispatcher", "Write the dispatcher's hand-out")
+@exercise("09.dispatcher", "Write the dispatcher's hand-out")
 def dispatcher(report: Any, TaskDispatcher: Any) -> str:  # noqa: N803 - the learner's class name
     if TaskDispatcher is dispatch.Dispatcher:
         raise Incorrect("That is the course's own dispatch.Dispatcher: write the hand-out yourself.")
@@ -123,7 +123,7 @@ def dispatcher(report: Any, TaskDispatcher: Any) -> str:  # noqa: N803 - the lea
     return f"Every task was handed out once and the workers stopped on DONE; {efficient}."
 
 
-@exercise("08.fault_tolerance", "Survive a worker killed in the middle of a task")
+@exercise("09.fault_tolerance", "Survive a worker killed in the middle of a task")
 def fault_tolerance(report: Any, supervise: Any) -> str:
     if not callable(supervise):
         raise Incorrect("`supervise` should be a function supervise(loops, dispatcher, relaunch).")

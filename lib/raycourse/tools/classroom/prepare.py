@@ -26,7 +26,7 @@ from typing import Any
 
 import nbformat
 
-from . import grading
+from ... import grading
 from .report import ERROR, Row
 
 PLACEHOLDER = "Write your answer here"

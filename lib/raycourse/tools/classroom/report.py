@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .grading import CORRECT, INCORRECT, NOT_ATTEMPTED
+from ...grading import CORRECT, INCORRECT, NOT_ATTEMPTED
 
 ERROR = "error"
 STATUSES = (CORRECT, INCORRECT, NOT_ATTEMPTED, ERROR)

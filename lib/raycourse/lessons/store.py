@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .timing import best_time  # re-exported: lesson 04 times its comparisons with it
+from ..timing import best_time  # re-exported: lesson 04 times its comparisons with it
 
 MIB = 1024 * 1024
 

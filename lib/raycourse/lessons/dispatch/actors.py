@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from .timing import Interval
+from ...timing import Interval
 
 
 class _Done:
@@ -383,11 +383,3 @@ class PullWorker:
     def run(self, dispatcher: Any, sink: Any, work: Callable[[Any], Any], loop: Callable | None = None) -> Any:
         return (loop or pull_loop)(self.worker_id, dispatcher, sink, work)
 
-
-def __getattr__(name: str) -> Any:
-    """``dispatch.Workers``, ``dispatch.run_pull`` and ``dispatch.RunReport`` live in :mod:`raycourse.pullrun`."""
-    if name in {"Workers", "run_pull", "RunReport"}:
-        from . import pullrun
-
-        return getattr(pullrun, name)
-    raise AttributeError(f"module 'raycourse.dispatch' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""The class grader: find learners' notebooks (:mod:`.prepare`), run them (:mod:`.run`), report (:mod:`.report`)."""
