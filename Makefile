@@ -7,6 +7,8 @@ OUT     := build/test
 NBVAL   := -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -q
 export RAY_AUTH_MODE ?= token
 export RAY_USAGE_STATS_ENABLED ?= 0
+# Tests and CI keep learners' progress files out of the home folder.
+export RAYCOURSE_PROGRESS_DIR ?= $(CURDIR)/build/progress
 
 .PHONY: lab test unit notebooks solutions-nb students-nb twice cluster browser workshop after clean
 

@@ -15,7 +15,7 @@ from .session import prepare_environment
 prepare_environment()  # before anything imports Ray: RAY_AUTH_MODE and friends (see raycourse.session)
 
 from .grading import check  # noqa: E402
-from .progress import progress  # noqa: E402
+from .history import progress  # noqa: E402
 from .session import CourseSetupError, start, stop  # noqa: E402
 
 __all__ = ["check", "progress", "start", "stop", "CourseSetupError"]

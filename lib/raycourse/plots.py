@@ -107,6 +107,11 @@ def mean_std(
                                    lower=[m - s for m, s in zip(means, stds)], upper=[m + s for m, s in zip(means, stds)]))
     fig.scatter("x", "mean", source=source, size=8, legend_label="mean")
     fig.add_layout(Whisker(source=source, base="x", lower="lower", upper="upper"))
+    low, high = min(source.data["lower"]), max(source.data["upper"])
+    if reference is not None:
+        low, high = min(low, reference), max(high, reference)
+    pad = 0.08 * (high - low or abs(high) or 1.0)
+    fig.y_range.start, fig.y_range.end = low - pad, high + pad  # every whisker in view, the widest included
     if reference is not None:
         fig.line([min(x), max(x)], [reference, reference], color="gray", line_dash="dashed", legend_label=f"{reference:.5g}")
     return _show(fig, show)

@@ -14,9 +14,9 @@ and uncomments the starter lines (one ``# `` after the indentation). Without a
 between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes an
 invitation to answer. Both folders are written without outputs.
 
-    python -m raycourse.build            # rewrite notebooks/ (and clean solutions/)
-    python -m raycourse.build --check    # exit 1 if anything would change
-    python -m raycourse.build --from-percent draft.py solutions/NN_topic.ipynb
+    raycourse-build            # rewrite notebooks/ (and clean solutions/)
+    raycourse-build --check    # exit 1 if anything would change
+    raycourse-build --from-percent draft.py solutions/NN_topic.ipynb
 """
 from __future__ import annotations
 
@@ -105,13 +105,18 @@ def _text(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def build(root: Path, check_only: bool = False) -> list[str]:
-    """Regenerate ``notebooks/`` (and clean ``solutions/``); return the paths that changed or would."""
+def build(root: Path, check_only: bool = False, only: list[str] | None = None) -> list[str]:
+    """Regenerate ``notebooks/`` (and clean ``solutions/``); return the paths that changed or would.
+
+    ``only``: lesson names or numbers (``"03"``, ``"03_ray_wait"``) to build; the others are not touched.
+    """
     changed: list[str] = []
     solutions, notebooks = root / "solutions", root / "notebooks"
     notebooks.mkdir(exist_ok=True)
     expected: dict[Path, str] = {}
     for path in sorted(solutions.glob("*.ipynb")):
+        if only and not any(path.stem == o or path.stem.startswith(o + "_") for o in only):
+            continue
         solution = nbformat.read(path, as_version=4)
         expected[path] = _text(_clean(nbformat.from_dict(solution)))
         expected[notebooks / path.name] = _text(student_version(solution, path.name))
@@ -120,7 +125,7 @@ def build(root: Path, check_only: bool = False) -> list[str]:
             changed.append(str(path.relative_to(root)))
             if not check_only:
                 path.write_text(text)
-    for orphan in sorted(set(notebooks.glob("*.ipynb")) - set(expected)):
+    for orphan in sorted(set(notebooks.glob("*.ipynb")) - set(expected)) if not only else []:
         changed.append(f"{orphan.relative_to(root)} (no solution)")
         if not check_only:
             orphan.unlink()
@@ -156,10 +161,12 @@ def from_percent(script: Path, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m raycourse.build", description="Generate notebooks/ from solutions/.")
+    parser = argparse.ArgumentParser(prog="raycourse-build", description="Generate notebooks/ from solutions/.")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course folder (default: here)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if notebooks/ has drifted")
     parser.add_argument("--from-percent", nargs=2, metavar=("SCRIPT", "NOTEBOOK"), type=Path)
+    parser.add_argument("--only", action="append", default=None, metavar="LESSON",
+                        help="build only this lesson (e.g. 03 or 03_ray_wait); repeatable")
     args = parser.parse_args(argv)
     if args.from_percent:
         from_percent(*args.from_percent)
@@ -168,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no solutions/ folder in {args.root}", file=sys.stderr)
         return 2
     try:
-        changed = build(args.root, check_only=args.check)
+        changed = build(args.root, check_only=args.check, only=args.only)
     except MarkerError as error:
         print(f"marker error: {error}", file=sys.stderr)
         return 2
