@@ -2,15 +2,20 @@
 # Versions come from environment.yml (the one place that pins them).
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
+BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-OUT     := build/test
-NBVAL   := -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -q
+OUT     := $(CURDIR)/build/test
 export RAY_AUTH_MODE ?= token
 export RAY_USAGE_STATS_ENABLED ?= 0
-# Tests and CI keep learners' progress files out of the home folder.
+# Tests and CI keep learners' progress files out of the home folder, and start no Ray dashboard
+# (tests/unit checks the dashboard link on its own).
 export RAYCOURSE_PROGRESS_DIR ?= $(CURDIR)/build/progress
+export COURSE_DASHBOARD ?= 0
+export RAYCOURSE_TEST_OUT := $(OUT)
+# Notebooks executed at once: their tasks mostly sleep, so a little more than the cores.
+JOBS    ?= $(shell $(PY) -c "import os; print(max(2, (3 * (os.cpu_count() or 1)) // 2))" 2>/dev/null || echo 2)
 
-.PHONY: lab test unit notebooks solutions-nb students-nb twice cluster browser workshop after clean
+.PHONY: lab test quick stress unit solutions browser cluster after notebooks workshop clean
 
 $(STAMP): environment.yml pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,41 +25,42 @@ $(STAMP): environment.yml pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/00_setup.ipynb
+lab: $(STAMP)  ## open JupyterLab on the learners' notebooks
+	$(BIN)/jupyter lab notebooks/00_setup.ipynb
 
-notebooks: $(STAMP)  ## regenerate notebooks/ from solutions/
-	$(VENV)/bin/raycourse-build
-
-test: $(STAMP)
+test: $(STAMP)  ## everything, in stages, with each stage's wall time at the end
 	rm -rf $(OUT) && mkdir -p $(OUT)
-	$(VENV)/bin/raycourse-procs snapshot $(OUT)/ray-before.json
-	$(MAKE) --no-print-directory unit solutions-nb students-nb twice cluster browser after
+	$(BIN)/raycourse-procs snapshot $(OUT)/ray-before.json
+	$(BIN)/raycourse-stages unit solutions browser cluster after
 
-unit:
-	$(PY) -m pytest -q tests/unit tests/repo
+quick: $(STAMP)  ## the inner loop: unit tests, and lesson 00 end to end
+	$(PY) -m pytest -q tests/unit tests/repo tests/catalogue/test_lesson00_01.py -k "not lesson01"
+	$(BIN)/raycourse-execute solutions/00_setup.ipynb --runs 2 --strict
 
-solutions-nb:  ## every solution cell runs, every check is correct (strict)
-	RAYCOURSE_STRICT=1 RAYCOURSE_GRADE_LOG=$(CURDIR)/$(OUT)/solutions.jsonl $(PY) $(NBVAL) solutions/
+unit:  ## unit tests, repository checks, and every exercise's adversarial catalogue
+	$(PY) -m pytest -q -n 2 --dist loadfile tests/unit tests/repo tests/catalogue
 
-students-nb:  ## every learner notebook runs; the log records its verdicts
-	RAYCOURSE_GRADE_LOG=$(CURDIR)/$(OUT)/notebooks.jsonl $(PY) $(NBVAL) notebooks/
+solutions:  ## every solution: Run All twice in one kernel, strict (right, idempotent, clean outputs)
+	$(BIN)/raycourse-execute solutions/[0-9]*.ipynb --runs 2 --strict --jobs $(JOBS) --log $(OUT)/solutions.jsonl
 
-twice:  ## Run All twice in a row in one kernel, strict
-	$(PY) -m pytest -q tests/twice
-
-cluster:  ## every solution against a real two-node cluster (head + worker), then exactly its processes stopped
-	RAYCOURSE_TEST_OUT=$(CURDIR)/$(OUT) $(PY) -m pytest -q tests/cluster
-
-browser:  ## lesson 01 in JupyterLab driven by headless Chromium: plots render, verdicts show
+browser:  ## every learner notebook once in JupyterLab + offline Chromium; start routes
 	bash .ci/install-browser
-	$(PY) -m pytest -q tests/browser
+	$(PY) -m pytest -q -s tests/browser
 
-workshop: $(STAMP)  ## for instructors: run a local multi-node cluster and print how learners join
-	$(VENV)/bin/raycourse-workshop
+cluster:  ## the solutions as several learners at once on a two-node workshop cluster
+	$(PY) -m pytest -q -s tests/cluster
 
 after:  ## fail-before/pass-after from the logs, and no leaked Ray process
-	RAYCOURSE_TEST_OUT=$(CURDIR)/$(OUT) $(PY) -m pytest -q tests/after
+	$(PY) -m pytest -q tests/after
+
+stress:  ## not in `make test`: every solution's checks 10 times beside two busy loops
+	$(PY) benchmarks/stress.py --runs 10
+
+notebooks: $(STAMP)  ## regenerate notebooks/ from solutions/
+	$(BIN)/raycourse-build
+
+workshop: $(STAMP)  ## for instructors: run a local multi-node cluster and print how learners join
+	$(BIN)/raycourse-workshop
 
 clean:
 	rm -rf build $(VENV)

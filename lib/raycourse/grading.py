@@ -39,8 +39,8 @@ from typing import Any, Callable, Mapping
 
 CORRECT, NOT_ATTEMPTED, INCORRECT = "correct", "not attempted", "incorrect"
 STATUSES = (CORRECT, NOT_ATTEMPTED, INCORRECT)
-_ICONS = {CORRECT: ("✅", "#1a7f37", "#e6f4ea"), NOT_ATTEMPTED: ("⏳", "#6e5600", "#fff8c5"),
-          INCORRECT: ("❌", "#b42318", "#fdecea")}
+_ICONS = {CORRECT: ("✔", "#1a7f37", "#e6f4ea"), NOT_ATTEMPTED: ("○", "#6e5600", "#fff8c5"),
+          INCORRECT: ("✘", "#b42318", "#fdecea")}  # in every common font (emoji are not)
 
 
 class NotAttempted(Exception):

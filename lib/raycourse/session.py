@@ -26,6 +26,7 @@ Why a helper instead of a bare ``ray.init()`` in every notebook:
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -35,15 +36,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 # What every course kernel runs with, unless the learner or the instructor set otherwise.
 ENVIRONMENT = {
     "RAY_AUTH_MODE": "token",  # Ray's default, said out loud: silences the "token auth is on" warning
     "RAY_USAGE_STATS_ENABLED": "0",  # never ask for usage stats on stdout
     "RAY_task_events_report_interval_ms": "100",  # a finished task reaches Ray's records within ~0.1 s
+    "RAY_gcs_server_port_wait_time_s": "120",  # Ray's own wait for the GCS; its 30 s default fails a busy machine
 }
 START_ATTEMPTS = 3
+NODE_PATIENCE_S = 150.0  # how long a local start may wait for its raylet (Ray itself waits a fixed 30 s)
 # Lines the raylet sends to every driver that say nothing to a learner (the course sizes its pools on purpose).
 NOISE = [re.compile(p) for p in (
     r"worker processes have been started on node",
@@ -302,6 +305,36 @@ def _busy_machine_error(error: BaseException) -> bool:
                                    "failed to start", "Failed to connect to GCS"))
 
 
+@contextlib.contextmanager
+def _patient_node_wait(seconds: float = NODE_PATIENCE_S) -> Iterator[None]:
+    """Let ``ray.init`` wait up to ``seconds`` for its new raylet to register, instead of Ray's fixed 30 s.
+
+    Ray polls ``services.get_node`` and gives up ("The current node timed out during
+    startup") 30 s after the raylet started, however busy the machine; on two loaded
+    cores the raylet and its agents need longer. Inside this block each poll keeps
+    asking until the node appears or ``seconds`` pass, so a slow start succeeds.
+    """
+    import ray._private.services as services
+
+    original = services.get_node
+    deadline = time.monotonic() + seconds
+
+    def get_node(gcs_address: str, node_id: str) -> Any:
+        while True:
+            try:
+                return original(gcs_address, node_id)
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    services.get_node = get_node
+    try:
+        yield
+    finally:
+        services.get_node = original
+
+
 def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Callable[[str], None] = lambda t: None) -> Any:
     """``ray.init`` for a new local Ray, retried: on a very busy machine Ray's own 30 s start-up
     wait can expire while its helper processes are still starting. Each failed attempt's
@@ -313,7 +346,8 @@ def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Cal
             f"The machine is busy: starting Ray again (attempt {attempt} of {attempts})...")
         before = {p.pid for p in _children()}
         try:
-            return ray.init(**kwargs)
+            with _patient_node_wait():
+                return ray.init(**kwargs)
         except Exception as error:  # Ray raises a bare Exception (or RuntimeError) for these
             if not _busy_machine_error(error):
                 raise

@@ -1,8 +1,8 @@
 """Runs last in `make test`: reads the grade logs the notebook runs wrote, and looks for leaked Ray processes.
 
-Fail-before/pass-after: every exercise is correct in solutions/, none is correct
-in the learners' notebooks/, and both report the same set of exercise ids (so a
-check cell cannot silently vanish from either).
+Fail-before/pass-after: every exercise is correct in solutions/ (Run All twice, and again as learners on the
+workshop cluster), none is correct in the learners' notebooks/ (run in the browser), and all report the same
+set of exercise ids (so a check cell cannot silently vanish from any).
 """
 from __future__ import annotations
 
@@ -30,12 +30,22 @@ def verdicts(name: str) -> list[dict]:
 def declared_ids(folder: str) -> set[str]:
     ids = set()
     for path in (ROOT / folder).glob("*.ipynb"):
-        ids |= set(re.findall(r'raycourse\.check\(\\?\s*\\"([^"\\]+)\\"', path.read_text()))
+        ids |= set(re.findall(r'raycourse\.check\(\\"([^"\\]+)\\"\)', path.read_text()))
     return ids
 
 
-def test_every_solution_check_is_correct():
+def test_every_solution_check_is_correct_twice():
     records = verdicts("solutions")
+    wrong = [r for r in records if r["status"] != "correct"]
+    assert records and not wrong, wrong
+    counts = {}
+    for r in records:
+        counts[r["exercise"]] = counts.get(r["exercise"], 0) + 1
+    assert all(n >= 2 for n in counts.values()), f"Run All twice should check every exercise twice: {counts}"
+
+
+def test_every_solution_check_is_correct_on_the_cluster():
+    records = verdicts("cluster")
     wrong = [r for r in records if r["status"] != "correct"]
     assert records and not wrong, wrong
 
@@ -49,7 +59,8 @@ def test_no_learner_notebook_check_is_correct():
 def test_same_exercises_in_both_folders():
     solved = {r["exercise"] for r in verdicts("solutions")}
     started = {r["exercise"] for r in verdicts("notebooks")}
-    assert solved == started == declared_ids("solutions") == declared_ids("notebooks")
+    on_cluster = {r["exercise"] for r in verdicts("cluster")}
+    assert solved == started == on_cluster == declared_ids("solutions") == declared_ids("notebooks")
 
 
 def test_no_ray_process_leaked():

@@ -163,9 +163,11 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture
-def lab_server(tmp_path: Path) -> Iterator[LabServer]:
-    """A private JupyterLab on a free port, rooted at the repo, cleaned up completely afterwards."""
+def start_lab(tmp_path: Path, env_changes: dict[str, str | None] | None = None) -> tuple[LabServer, str]:
+    """A private JupyterLab on a free port, rooted at the repo; returns it and its process marker.
+
+    ``env_changes``: variables to set for the server (and the kernels it starts), or to remove (``None``).
+    """
     marker = secrets.token_hex(8)
     home = tmp_path / "jupyter"
     dirs = {name: home / name for name in ["config", "data", "runtime", "ipython", "workspaces", "settings"]}
@@ -177,7 +179,7 @@ def lab_server(tmp_path: Path) -> Iterator[LabServer]:
         target.write_text(json.dumps(values))
 
     env = dict(os.environ)
-    env.pop("RAY_ADDRESS", None)  # the notebook must start (and stop) its own Ray
+    env.pop("RAY_ADDRESS", None)  # a notebook starts (and stops) its own Ray unless told to join one
     env.update({
         "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
         "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "IPYTHONDIR": str(dirs["ipython"]),
@@ -187,6 +189,11 @@ def lab_server(tmp_path: Path) -> Iterator[LabServer]:
         # page shows, and the dashboard only adds processes that make ray.init slower on a loaded machine.
         "COURSE_DASHBOARD": env.get("COURSE_DASHBOARD", "0"),
     })
+    for name, value in (env_changes or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     port, token = free_port(), secrets.token_hex(24)
     log_path = tmp_path / "jupyterlab.log"
     command = [
@@ -200,23 +207,36 @@ def lab_server(tmp_path: Path) -> Iterator[LabServer]:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     server = LabServer(port, token, process, log_path)
+    _wait_until_up(server)
+    return server, marker
+
+
+def stop_lab(server: LabServer, marker: str) -> list[str]:
+    """Shut its kernels down, stop the server, and make sure nothing it started is left; return problems."""
+    problems = _shutdown_kernels(server) if server.process.poll() is None else []
+    _stop_server(server)
+    deadline = time.monotonic() + PROCESS_EXIT_TIMEOUT
+    while (left := processes_marked(marker)) and time.monotonic() < deadline:
+        time.sleep(1)
+    if left:
+        for pid in left:  # ours by construction: end them so nothing leaks, then fail
+            try:
+                psutil.Process(pid).kill()
+            except psutil.Error:
+                pass
+        problems.append(f"processes left behind {PROCESS_EXIT_TIMEOUT} s after the server stopped (now killed): "
+                        + "; ".join(f"{pid}: {cmd}" for pid, cmd in sorted(left.items())))
+    return problems
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path) -> Iterator[LabServer]:
+    """A private JupyterLab on a free port, rooted at the repo, cleaned up completely afterwards."""
+    server, marker = start_lab(tmp_path)
     try:
-        _wait_until_up(server)
         yield server
     finally:
-        problems = _shutdown_kernels(server) if server.process.poll() is None else []
-        _stop_server(server)
-        deadline = time.monotonic() + PROCESS_EXIT_TIMEOUT
-        while (left := processes_marked(marker)) and time.monotonic() < deadline:
-            time.sleep(1)
-        if left:
-            for pid in left:  # ours by construction: end them so nothing leaks, then fail
-                try:
-                    psutil.Process(pid).kill()
-                except psutil.Error:
-                    pass
-            problems.append(f"processes left behind {PROCESS_EXIT_TIMEOUT} s after the server stopped (now killed): "
-                            + "; ".join(f"{pid}: {cmd}" for pid, cmd in sorted(left.items())))
+        problems = stop_lab(server, marker)
         if problems:
             pytest.fail("; ".join(problems) + f"\nserver log:\n{server.log_tail()}")
 
