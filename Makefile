@@ -54,7 +54,7 @@ after:  ## fail-before/pass-after from the logs, and no leaked Ray process
 	$(PY) -m pytest -q tests/after
 
 stress:  ## not in `make test`: every solution's checks 10 times beside two busy loops
-	$(PY) benchmarks/stress.py --runs 10
+	RAYCOURSE_STRESS_RUNS=10 $(PY) -m pytest -q -p no:randomly tests/catalogue -k right
 
 notebooks: $(STAMP)  ## regenerate notebooks/ from solutions/
 	$(BIN)/raycourse-build

@@ -79,6 +79,7 @@ async def run_notebook(path: Path, runs: int, strict: bool, log: Path | None, ti
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None) if os.environ.get("RAYCOURSE_KEEP_ADDRESS") != "1" else None
     env.update(RAYCOURSE_STRICT="1" if strict else "0", RAYCOURSE_NOTEBOOK=path.stem)
+    env.setdefault("COURSE_DASHBOARD", "0")  # the dashboard's processes only slow a headless run down
     if log is not None:
         env["RAYCOURSE_GRADE_LOG"] = str(log)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})

@@ -1,0 +1,167 @@
+"""Getting a new local Ray up on a busy machine, and cleaning up after an attempt that failed.
+
+Ray waits a fixed 30 s for a new node's raylet to register and then gives up ("The
+current node timed out during startup"), however loaded the machine is; a failed
+``ray.init`` also leaves the processes it spawned running. On two busy cores a
+lesson's first cell would fail for nobody's fault. So :func:`_init_local` waits
+patiently for the raylet (:func:`_patient_node_wait`), and when an attempt fails
+all the same it stops exactly the processes that attempt spawned (this kernel's new
+children, never anyone else's) and tries again, up to :data:`START_ATTEMPTS` times.
+
+Ray also remembers the last cluster in ``/tmp/ray/ray_current_cluster``; a cluster
+that was killed leaves that file behind: :func:`clear_stale_cluster_file`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+START_ATTEMPTS = 3
+NODE_PATIENCE_S = 150.0  # how long a local start may wait for its raylet (Ray itself waits a fixed 30 s)
+
+
+class CourseSetupError(RuntimeError):
+    """Raised, with a message meant for a learner, when Ray cannot be started as the lesson needs."""
+
+
+def _ray_temp_dir() -> Path:
+    """Where Ray keeps ``ray_current_cluster``: the same lookup Ray itself does."""
+    base = os.environ.get("RAY_TMPDIR") or (os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None)
+    return Path(base or "/tmp") / "ray"
+
+
+def clear_stale_cluster_file(path: Path | None = None) -> bool:
+    """Remove ``/tmp/ray/ray_current_cluster`` if nothing listens at the address it names.
+
+    A cluster that was killed leaves this file behind, and a later ``ray.init()``
+    may then wait for a head node that will never answer. A file naming a live
+    cluster (someone else's, perhaps) is left alone. Returns True if removed.
+    """
+    path = path or _ray_temp_dir() / "ray_current_cluster"
+    try:
+        address = path.read_text().strip().splitlines()[0]
+        host, port = address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return False
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, IndexError):
+        try:
+            path.unlink()
+            return True
+        except OSError:
+            return False
+
+
+def forget_cluster_file(address: str, path: Path | None = None) -> bool:
+    """Remove ``/tmp/ray/ray_current_cluster`` if it names ``address``; return True if removed.
+
+    ``ray.cluster_utils.Cluster`` writes its address there, and while it does any
+    other ``ray.init()`` on this machine (another notebook, a classmate's kernel)
+    would join that toy cluster instead of starting its own. A lesson that
+    simulates a cluster calls this right after creating it.
+    """
+    path = path or _ray_temp_dir() / "ray_current_cluster"
+    try:
+        if path.read_text().strip().splitlines()[0] == address:
+            path.unlink()
+            return True
+    except (OSError, IndexError):
+        pass
+    return False
+
+
+def _children() -> list[Any]:
+    import psutil
+
+    try:
+        return psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _kill_new_children(before: set[int]) -> None:
+    """Stop the processes this kernel spawned since ``before`` (only ours, never anyone else's)."""
+    import psutil
+
+    new = [p for p in _children() if p.pid not in before]
+    for process in new:
+        try:
+            process.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(new, timeout=10)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+
+
+def _busy_machine_error(error: BaseException) -> bool:
+    text = str(error)
+    return any(s in text for s in ("timed out during startup", "Timed out waiting for file", "Failed to start GCS",
+                                   "failed to start", "Failed to connect to GCS"))
+
+
+@contextlib.contextmanager
+def _patient_node_wait(seconds: float = NODE_PATIENCE_S) -> Iterator[None]:
+    """Let ``ray.init`` wait up to ``seconds`` for its new raylet to register, instead of Ray's fixed 30 s.
+
+    Ray polls ``services.get_node`` and gives up ("The current node timed out during
+    startup") 30 s after the raylet started, however busy the machine; on two loaded
+    cores the raylet and its agents need longer. Inside this block each poll keeps
+    asking until the node appears or ``seconds`` pass, so a slow start succeeds.
+    """
+    import ray._private.services as services
+
+    original = services.get_node
+    deadline = time.monotonic() + seconds
+
+    def get_node(gcs_address: str, node_id: str) -> Any:
+        while True:
+            try:
+                return original(gcs_address, node_id)
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    services.get_node = get_node
+    try:
+        yield
+    finally:
+        services.get_node = original
+
+
+def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Callable[[str], None] = lambda t: None) -> Any:
+    """``ray.init`` for a new local Ray, retried: on a very busy machine Ray's own 30 s start-up
+    wait can expire while its helper processes are still starting. Each failed attempt's
+    processes are stopped before the next one."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        say("Starting Ray (on a busy machine this can take a minute)..." if attempt == 1 else
+            f"The machine is busy: starting Ray again (attempt {attempt} of {attempts})...")
+        before = {p.pid for p in _children()}
+        try:
+            with _patient_node_wait():
+                return ray.init(**kwargs)
+        except Exception as error:  # Ray raises a bare Exception (or RuntimeError) for these
+            if not _busy_machine_error(error):
+                raise
+            ray.shutdown()
+            _kill_new_children(before)  # shutdown() does not stop what a half-started init spawned
+            clear_stale_cluster_file()
+            if attempt == attempts:
+                said = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+                raise CourseSetupError(
+                    f"Ray could not start in time, {attempts} times, because this machine is very busy (Ray said: "
+                    f"{said}). Close other heavy programs (or other notebooks running Ray) and run this cell again."
+                ) from None
+    raise AssertionError("unreachable")
