@@ -274,13 +274,13 @@ def start(
     returns the same session.
     """
     global _current
-    from . import plots, record
+    from . import hooks, plots
 
     _quiet_environment()
     import ray
 
-    record.install()
-    record.watch_cells()
+    hooks.install()
+    hooks.watch_cells()
     plots.load_inline()
     if ray.is_initialized() and _current is not None:
         return _current

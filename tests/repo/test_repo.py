@@ -136,14 +136,15 @@ def test_ci_runs_make_test():
 
 
 def test_pins_script_runs_with_bare_python():
-    out = subprocess.run([sys.executable, "-I", str(ROOT / "lib/raycourse/pins.py"), "requirements", str(ROOT / "environment.yml")],
+    out = subprocess.run([sys.executable, "-I", str(ROOT / "lib/raycourse/tools/pins.py"), "requirements",
+                          str(ROOT / "environment.yml")],
                          capture_output=True, text=True, check=True).stdout.split()
     assert "ray[default]==2.60.0" in out
 
 
 def test_the_workshop_cluster_offers_what_every_lesson_declares():
     """`make workshop` must satisfy each lesson's raycourse.start(...) on a shared cluster."""
-    from raycourse.workshop import COURSE_CUSTOM_RESOURCES, COURSE_RESOURCES
+    from raycourse.tools.workshop import COURSE_CUSTOM_RESOURCES, COURSE_RESOURCES
 
     for path in SOLUTIONS:
         for call in ast.walk(ast.parse("\n".join(code_cells(path)))):
@@ -154,3 +155,133 @@ def test_the_workshop_cluster_offers_what_every_lesson_declares():
             assert args.get("num_gpus", 0) <= COURSE_RESOURCES["GPU"], path.name
             for name, amount in args.get("resources", {}).items():
                 assert COURSE_CUSTOM_RESOURCES.get(name, 0) >= amount, f"{path.name} needs {name}: {amount}"
+
+
+# --- the shape of every lesson (CONTRIBUTING.md) ---------------------------------------------------
+
+CHECK_CELL = re.compile(r'raycourse\.check\("(\d\d\.\w+)"\)')
+
+
+def markdown_cells(path: Path) -> list[str]:
+    nb = json.loads(path.read_text())
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS + NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_check_cell_is_one_short_line(path):
+    for source in code_cells(path):
+        if "raycourse.check(" in source:
+            line = source.strip()
+            assert CHECK_CELL.fullmatch(line), f"a check cell must be just raycourse.check(\"NN.name\"): {line!r}"
+            assert len(line) < 60
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_no_grading_plumbing_in_lessons(path):
+    code = "\n".join(code_cells(path))
+    assert not re.search(r"\bsince\b", code), "timing plumbing (`since`) belongs in lib/, not in a lesson"
+    for word in ["expect=", "timeout=4", "isinstance(", "RAYCOURSE_"]:
+        assert word not in code, f"plumbing in a lesson cell: {word}"
+    text = "\n".join(markdown_cells(path))
+    for leftover in ["crash course", "Anyscale", "benchmarks/", "lib/raycourse"]:
+        assert leftover not in text, f"lesson text mentions {leftover!r}"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_every_lesson_has_the_course_shape(path):
+    text = "\n".join(markdown_cells(path))
+    code = code_cells(path)
+    assert text.startswith(f"# {path.name[:2]} ·"), "the title is '# NN · ...'"
+    for heading in ["What you will do", "What you will learn", "What you need", "## Summary", "Further reading"]:
+        assert heading in text, f"missing {heading!r}"
+    reading = text[text.index("Further reading"):]
+    assert "https://docs.ray.io/" in reading, "Further reading names pages of the Ray documentation"
+    assert "raycourse.start(" in code[0], "the first code cell starts Ray"
+    assert code[-1].strip() == "ray.shutdown()" and "raycourse.progress()" in code[-2]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_figures_exist_and_are_small(path):
+    for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", "\n".join(markdown_cells(path))):
+        image = (path.parent / target).resolve()
+        assert image.is_file(), f"{target} is referenced but missing"
+        assert image.stat().st_size < 300 * 1024, f"{target} is over 300 KB"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every raycourse module and the raycourse modules it imports (anywhere in it, lazy imports included)."""
+    base = ROOT / "lib"
+    modules = {".".join(p.relative_to(base).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (base / "raycourse").rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    root = ".".join(parent + ([node.module] if node.module else []))
+                else:
+                    root = node.module or ""
+                targets = [root] + [f"{root}.{a.name}" for a in node.names]
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rsplit(".", 1)[0] if "." in target else ""
+                if target and target != name and target.startswith("raycourse"):
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def test_the_package_has_no_import_cycle():
+    graph = _import_graph()
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            # A package's __init__ re-exporting its submodules is not a cycle with them.
+            if nxt == node.rsplit(".", 1)[0] and node.startswith(nxt + "."):
+                continue
+            if state.get(nxt) == 1:
+                cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+                if not (nxt.count(".") < node.count(".") and node.startswith(nxt + ".")):
+                    raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            elif not state.get(nxt):
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if not state.get(module):
+            visit(module, [module])
+
+
+def test_lib_modules_are_small():
+    big = {p.relative_to(ROOT).as_posix(): n for p in (ROOT / "lib").rglob("*.py")
+           if (n := len(p.read_text().splitlines())) > 450}
+    assert not big, f"modules over ~400 lines (split them by what they hold): {big}"
+
+
+def test_the_readme_map_matches_the_package():
+    readme = (ROOT / "README.md").read_text()
+    tree = readme[readme.index("raycourse/\n"):]
+    tree = tree[: tree.index("```")]
+    package = ROOT / "lib" / "raycourse"
+    for entry in package.iterdir():
+        if entry.name.startswith(("_", ".")) or entry.suffix not in (".py", ""):
+            continue
+        if entry.is_dir() and not (entry / "__init__.py").exists():
+            continue
+        name = entry.name if entry.suffix == ".py" else entry.name + "/"
+        assert name in tree, f"README's map of the package lacks {name}"
+    for listed in re.findall(r"^\s+([a-z_]+(?:\.py|/))", tree, re.M):
+        assert (package / listed.rstrip("/")).exists(), f"README's map names {listed}, which does not exist"
+
+
+def test_console_commands_are_declared():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"raycourse-grade", "raycourse-workshop", "raycourse-build", "raycourse-execute"} <= set(scripts)
