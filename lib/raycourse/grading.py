@@ -5,7 +5,7 @@ Its parameters name what it needs from the notebook, the way otter-grader's
 ``grader.check("q1")`` does: ``def parallel_calls(ctx, results, slow_function)``
 receives the notebook's ``results`` and ``slow_function`` (and, if its first
 parameter is called ``ctx``, a :class:`Context`). It returns a short success
-message, or raises :class:`NotAttempted` (the starter code is untouched) or
+message (a :class:`Passed` may carry a picture too), or raises :class:`NotAttempted` (the starter code is untouched) or
 :class:`Incorrect` (with a hint naming the actual mistake, and optionally a
 picture of what the learner's code did).
 
@@ -53,6 +53,17 @@ class Incorrect(Exception):
     def __init__(self, message: str, evidence: Any = None) -> None:
         super().__init__(message)
         self.evidence = evidence
+
+
+class Passed(str):
+    """A success message that also carries a picture of what ran, shown when the learner asks for it."""
+
+    evidence: Any = None
+
+    def __new__(cls, message: str, evidence: Any = None) -> "Passed":
+        made = super().__new__(cls, message)
+        made.evidence = evidence
+        return made
 
 
 class ExerciseNotPassed(AssertionError):
@@ -224,7 +235,7 @@ def grade(exercise_id: str, namespace: Mapping[str, Any] | None = None, **given:
         return Verdict(exercise_id, INCORRECT, "The check could not judge this answer (a defect in the course's "
                        f"check, not necessarily in your code: {type(error).__name__}). Please report it; meanwhile "
                        "compare your cell with the exercise's steps.")
-    return Verdict(exercise_id, CORRECT, message or "Well done.")
+    return Verdict(exercise_id, CORRECT, str(message or "Well done."), getattr(message, "evidence", None))
 
 
 def _log_defect(exercise_id: str, error: BaseException) -> None:
@@ -274,14 +285,17 @@ def announce(verdict: Verdict) -> None:
             pass
 
 
-def check(exercise_id: str, **given: Any) -> Verdict:
+def check(exercise_id: str, evidence: bool = False, **given: Any) -> Verdict:
     """Grade one exercise from the notebook's own variables, announce the verdict and return it.
 
-    Jupyter shows the returned verdict as the cell's result (with a picture of
-    what ran, when the check drew one). In strict mode a verdict that is not
+    Jupyter shows the returned verdict as the cell's result, with a picture of what
+    your code did when the verdict is incorrect (and, with ``evidence=True``, when it
+    is correct too, if the check drew one). In strict mode a verdict that is not
     correct is shown, then raised.
     """
     verdict = grade(exercise_id, notebook_namespace(), **given)
+    if verdict.passed and not evidence and verdict.evidence is not None:
+        verdict = Verdict(verdict.exercise, verdict.status, verdict.message)
     announce(verdict)
     if strict() and not verdict.passed:
         show(verdict)

@@ -149,3 +149,13 @@ def test_a_failing_listener_never_costs_the_verdict(no_strict):
         assert grading.check("99.demo", answer=42).passed
     finally:
         grading._LISTENERS.remove(broken)
+
+
+def test_a_correct_verdict_shows_its_picture_only_on_request(no_strict):
+    @exercise("99.pictured")
+    def pictured(answer):
+        return grading.Passed("fine", evidence="a figure")
+
+    assert grading.check("99.pictured", answer=1).evidence is None
+    shown = grading.check("99.pictured", evidence=True, answer=1)
+    assert shown.passed and shown.message == "fine" and shown.evidence == "a figure"
