@@ -1,335 +1,461 @@
-"""Checks for lesson 07 (actors and the Game of Life).
+"""Checks for lesson 07 (actors): two counters, a shared logging actor, averaging model actors.
 
-Evidence used: the values actors returned, which worker process ran each
-actor method (``raycourse.timing.intervals``: one actor is one process, so
-intervals grouped by worker are intervals grouped by actor), whether those
-intervals overlapped, process ids read from the actors, and, for functions the
-learner writes, running them on fresh inputs.
+Evidence, never a wall-clock window:
 
-Ray 2.60's timeline names an actor method by its bare name (``"increment"``),
-so method names here are the ones the exercises ask for.
+* the journal (:mod:`raycourse.record`): which actor each method call went to,
+  what the driver sent before it first waited, what ``ray.get`` returned for
+  which call, and which handles each task was given;
+* Ray's records (:mod:`raycourse.timing`): which process ran each call, and when;
+* for ``average_weights``, a run of the learner's function on model actors the
+  check creates itself, with a number of models and layer shapes chosen at
+  check time, so no answer can be tuned to the lesson's three models.
 """
 from __future__ import annotations
 
-import os
+import inspect
+import random
+import threading
 import time
-from collections import defaultdict
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import timing
+from .. import plots, record, timing
 from ..grading import Incorrect, NotAttempted, exercise
-from .evidence import is_ref as is_object_ref
-from ..lessons.life import ConwaysRules, State, patterns
-from ..lessons.life.rules import conway
-from .evidence import is_remote_function
+from ..record import JOURNAL, Fetch, Submission, Wait
+from .evidence import (Run, actor_id, holds_ref, is_actor, is_actor_class, is_ref, is_remote_function,
+                       learner_error, parallel_without_ray, plain_list, plural, run_of)
+
+# --- actors in the journal (lesson 08 uses these too) --------------------------------------------------------------
 
 
-def _is_actor_class(obj: Any) -> bool:
-    import ray.actor
-
-    return isinstance(obj, ray.actor.ActorClass)
-
-
-def _is_actor(obj: Any) -> bool:
-    import ray.actor
-
-    return isinstance(obj, ray.actor.ActorHandle)
+def created_from(cls: Any) -> dict[str, Submission]:
+    """actor id -> the journal's record of its creation, for every actor made from the class ``cls``."""
+    return {r.actor_id: r for r in list(JOURNAL.records)
+            if isinstance(r, Submission) and r.kind == "actor" and r.target is cls and r.actor_id}
 
 
-def _actor_id(handle: Any) -> str:
-    return handle._actor_id.hex()
+def calls_on(records: Sequence[Any], actor: str, method: str | None = None) -> list[Submission]:
+    """Method calls on ``actor`` (optionally only ``method``) among ``records``, in the order they were sent."""
+    return [r for r in records if isinstance(r, Submission) and r.kind == "method" and r.actor_id == actor
+            and (method is None or r.name.rsplit(".", 1)[-1] == method)]
 
 
-def _by_worker(spans: Sequence[timing.Interval]) -> dict[str, list[timing.Interval]]:
-    groups: dict[str, list[timing.Interval]] = defaultdict(list)
-    for s in spans:
-        groups[s.worker].append(s)
-    return groups
+def tasks_of(submissions: Sequence[Submission]) -> list[str]:
+    return [t for s in submissions for t in s.task_ids]
 
 
-def _no_refs(value: Any, what: str) -> None:
-    if is_object_ref(value) or (isinstance(value, (list, tuple)) and any(
-            is_object_ref(v) or (isinstance(v, (list, tuple)) and any(is_object_ref(x) for x in v)) for v in value)):
-        raise Incorrect(f"`{what}` holds ObjectRefs, not values: ray.get(...) them (once, on the whole list).")
+def recorded(task_ids: Sequence[str]) -> list[timing.Interval]:
+    with record.paused():
+        return timing.wait_for(task_ids, timeout=20, grace=8)
 
 
-# --- 07.counters -----------------------------------------------------------------------
+def bound_arguments(function: Any, submission: Submission, method: bool = False) -> dict[str, Any] | None:
+    """A submission's arguments by parameter name, defaults filled in; None if they do not fit ``function``.
 
-
-@exercise("07.counters", "Two counter actors: each one's calls in order, the two in parallel")
-def counters(Counter: Any, counters: Any, results: Any, since: float, calls: int = 3) -> str:
-    expected = [list(range(1, calls + 1))] * 2
-    if not _is_actor_class(Counter):
-        if isinstance(results, list) and [list(r) for r in results] == expected:
-            raise NotAttempted("`Counter` is still a plain class running in the notebook: decorate it with @ray.remote "
-                               "and call counter.increment.remote().")
-        raise Incorrect("`Counter` should be a class decorated with @ray.remote.")
-    if not isinstance(counters, (list, tuple)) or len(counters) != 2 or not all(_is_actor(c) for c in counters):
-        raise Incorrect("`counters` should be a list of two actor handles, made with Counter.remote().")
-    if _actor_id(counters[0]) == _actor_id(counters[1]):
-        raise Incorrect("Both entries of `counters` are the same actor: call Counter.remote() twice to get two actors.")
-    _no_refs(results, "results")
+    ``method``: ``function`` is an ``__init__`` or method, whose ``self`` the call did not pass.
+    """
+    positional = len(submission.args) - len(submission.kwargs)
+    values = [record.plain(a) for a in submission.args]
     try:
-        values = [list(r) for r in results]
-    except TypeError:
-        raise Incorrect(f"`results` should be two lists of {calls} counts, one per counter.") from None
-    if len(values) != 2 or any(len(v) != calls for v in values):
-        raise Incorrect(f"`results` should be two lists of {calls} counts, one per counter; got {values!r}.")
-    if all(v == [1] * calls for v in values):
-        raise Incorrect("Every call returned 1: each call went to a brand-new actor, so its count was lost. Create the "
-                        "two actors once and call increment.remote() on those same handles.")
-    if sorted(values[0] + values[1]) == list(range(1, 2 * calls + 1)):
-        raise Incorrect("The counts run 1..6 across both lists: all calls went to ONE actor. Give each counter its own actor.")
-    if values != expected:
-        raise Incorrect(f"`results` is {values!r}; each counter should count {expected[0]!r}, in the order of its calls.")
-    ran = timing.intervals(name="increment", since=since, expect=2 * calls)
-    if len(ran) < 2 * calls:
-        raise Incorrect(f"Ray recorded {len(ran)} increment calls after `since`, not {2 * calls}: set `since` just before "
-                        "the calls, and make the results come from those calls.")
-    groups = _by_worker(ran)
-    if len(groups) != 2:
-        raise Incorrect(f"The increment calls ran in {len(groups)} processes; two actors means exactly two.")
-    for spans in groups.values():
-        if timing.max_concurrency(spans) > 1:
-            raise Incorrect("Calls to one counter overlapped: an actor must handle its messages one at a time "
-                            "(do not set max_concurrency here).")
-    both = timing.max_concurrency(ran)
-    if both < 2:
-        raise Incorrect("The two counters never worked at the same time. Calling ray.get inside the loop waits for each "
-                        "call before sending the next: submit all calls first, then ray.get the lists. (If one actor "
-                        "started much later than the other, wait until both are up before timing.)")
-    return (f"Each counter handled its {calls} calls in order, one at a time, in its own process, "
-            "and the two counters worked in parallel.")
-
-
-# --- 07.logging_actor ------------------------------------------------------------------
-
-
-@exercise("07.logging_actor", "A logging actor that tasks write to while the driver reads progress")
-def logging_actor(Logger: Any, experiment: Any, logger: Any, progress: Any, messages: Any, since: float,
-                  num_experiments: int = 3, steps: int = 5) -> str:
-    total = num_experiments * steps
-    if not _is_actor_class(Logger) and not is_remote_function(experiment):
-        raise NotAttempted("`Logger` and `experiment` still run in the notebook: make Logger an actor and experiment a task.")
-    if not _is_actor_class(Logger):
-        raise Incorrect("`Logger` should be a class decorated with @ray.remote, so one logger is shared by all tasks.")
-    if not is_remote_function(experiment):
-        raise Incorrect("`experiment` should be a task (@ray.remote), so the experiments run in parallel.")
-    if not _is_actor(logger):
-        raise Incorrect("`logger` should be the actor handle from Logger.remote() that you passed to the tasks.")
-    _no_refs(messages, "messages")
-    deadline = time.monotonic() + 8
-    while True:  # log.remote() calls are asynchronous: give the last few a moment to land
-        held = list(_get(logger, "get_messages"))
-        if len(held) >= total or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    if not held:
-        raise Incorrect("The logger you passed to the tasks holds no messages. Did each task create its own "
-                        "Logger.remote()? Pass the one handle to every task and call logger.log.remote(...) in it.")
-    if len(held) != total or len(set(map(str, held))) != total:
-        raise Incorrect(f"The logger holds {len(held)} messages ({len(set(map(str, held)))} distinct); "
-                        f"{num_experiments} experiments of {steps} steps should log {total} different ones.")
-    if not isinstance(messages, (list, tuple)) or len(messages) == 0:
-        raise Incorrect("`messages` should be the list the driver read with ray.get(logger.get_messages.remote()).")
-    try:
-        readings = [int(p) for p in progress]
+        bound = inspect.signature(function).bind(*([None] if method else []), *values[:positional],
+                                                 **dict(zip(submission.kwargs, values[positional:])))
     except (TypeError, ValueError):
-        raise Incorrect("`progress` should be a list of message counts the driver read while the experiments ran.") from None
-    if any(b < a for a, b in zip(readings, readings[1:])) or any(r > total for r in readings):
-        raise Incorrect(f"`progress` {readings} should be counts of messages, never going down, at most {total}.")
-    if len(readings) < 2 or min(readings) >= total:
-        raise Incorrect("`progress` has no reading taken while the experiments were still running. Read the logger in a "
-                        "loop (e.g. with ray.wait(..., timeout=0.3)) until all experiments are done.")
-    task_name = getattr(getattr(experiment, "_function", None), "__name__", "experiment")
-    ran = timing.intervals(name=task_name, since=since, expect=num_experiments)
-    if len(ran) < num_experiments:
-        raise Incorrect(f"Ray recorded {len(ran)} experiment tasks after `since`, not {num_experiments}.")
-    if timing.max_concurrency(ran) < 2:
-        raise Incorrect("The experiments ran one after another: submit them all before waiting for any "
-                        "(ray.get inside the submitting loop makes them serial).")
-    return (f"{num_experiments} parallel experiments wrote {total} messages to one logger, and the driver saw the "
-            f"progress grow: {readings}.")
+        return None
+    bound.apply_defaults()
+    return dict(bound.arguments)
 
 
-def _get(actor: Any, method: str) -> Any:
+def _ints(value: Any) -> list[int] | None:
+    items = plain_list(value)
+    if items is None or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+        return None
+    return [int(v) for v in items]
+
+
+# --- 07.counters --------------------------------------------------------------------------------
+
+CALLS = 3
+
+
+def _serial_sketch() -> list[timing.Interval]:
+    return plots.sketch([[(k * 0.3, (k + 1) * 0.3) for k in range(CALLS)] for _ in range(2)], name="increment")
+
+
+@exercise("07.counters", "Two counter actors: each one's calls in order, the two at the same time")
+def counters(Counter: Any, counters: Any, results: Any) -> str:
+    """Journal: six calls sent before the first wait, values from those calls; Ray: one process per counter."""
+    run = run_of("results")
+    elsewhere = parallel_without_ray(run.source)
+    if not is_actor_class(Counter):
+        if elsewhere:
+            raise Incorrect(f"You ran the counters with {elsewhere} in the notebook's own process. This exercise is "
+                            "about actors: decorate Counter with @ray.remote and call counter.increment.remote().")
+        lists = [_ints(r) for r in plain_list(results) or []]
+        if lists == [[1, 2, 3], [1, 2, 3]]:
+            raise NotAttempted("`Counter` is still a plain class running in the notebook. Decorate it with @ray.remote, "
+                               "create two with Counter.remote() and call increment.remote() on each.")
+        raise Incorrect("`Counter` should be a class decorated with @ray.remote.")
+    if is_actor(counters):
+        raise Incorrect("`counters` is a single actor: make a list of two, [Counter.remote(), Counter.remote()].")
+    handles = plain_list(counters) if not isinstance(counters, dict) else None
+    if handles is None or not handles or not all(is_actor(h) for h in handles):
+        raise Incorrect("`counters` should be a list of two actor handles, each made with Counter.remote().")
+    if len(handles) != 2:
+        raise Incorrect(f"`counters` holds {plural(len(handles), 'actor')}; the exercise asks for two counters.")
+    ids = [actor_id(h) for h in handles]
+    if ids[0] == ids[1]:
+        raise Incorrect("Both entries of `counters` are the same actor: call Counter.remote() twice to get two actors.")
+    if not all(i in created_from(Counter) for i in ids):
+        raise Incorrect("`counters` were not made from this `Counter` class: run the cell that defines Counter and "
+                        "creates the counters again.")
+    if holds_ref(results):
+        raise Incorrect("`results` holds ObjectRefs, not counts: ray.get the refs (after submitting all six calls).")
+    lists = [_ints(r) for r in plain_list(results) or []]
+    if len(lists) != 2 or any(v is None or len(v) != CALLS for v in lists):
+        raise Incorrect(f"`results` should be two lists of {CALLS} counts, one list per counter.")
+    calls = [calls_on(run.records, i, "increment") for i in ids]
+    fetched = run.fetched()
+    others = [s for s in run.submissions(Counter, kind="actor") if s.actor_id not in ids]
+    if all(v == [1] * CALLS for v in lists) and others:
+        raise Incorrect(f"Every call returned 1: the cell created {plural(len(others) + 2, 'counter')}, so each call "
+                        "went to a brand-new actor and its count was lost. Create the two actors once and call "
+                        "increment.remote() on those same handles.")
+    if not any(t in fetched for t in tasks_of(calls[0] + calls[1])):
+        if calls[0] or calls[1]:
+            raise Incorrect("The cell called increment but never fetched what those calls returned: `results` was "
+                            "typed or computed in the notebook. Set it from ray.get on the refs.")
+        raise Incorrect("No increment call went to the two counters in the cell that set `results`: call "
+                        "increment.remote() three times on each of `counters`.")
+    if sorted(map(len, calls)) == [0, 2 * CALLS]:
+        busy = 0 if calls[0] else 1
+        raise Incorrect(f"All six calls went to ONE actor (counter {busy}): call increment.remote() three times on "
+                        "each of the two counters.")
+    for index, sent in enumerate(calls):
+        if len(sent) != CALLS:
+            raise Incorrect(f"Counter {index} received {plural(len(sent), 'increment call')} in the cell that set "
+                            f"`results`; call it exactly {CALLS} times.")
+    task_ids = tasks_of(calls[0] + calls[1])
+    spans = recorded(task_ids)
+    for index, sent in enumerate(calls):
+        returned = [fetched.get(t) for t in tasks_of(sent)]
+        if lists[index] != returned:
+            raise Incorrect(f"`results[{index}]` is {lists[index]}, but counter {index}'s calls returned {returned}: "
+                            "keep the lists ray.get gives you, in the order of the calls.")
+        mine = [s for s in spans if s.actor == ids[index]]
+        if timing.max_concurrency(mine) > 1:
+            raise Incorrect(f"Calls to counter {index} overlapped: it ran several messages at once (max_concurrency?). "
+                            "An actor runs its messages one at a time; leave max_concurrency at its default.",
+                            evidence=plots.compare(spans, _serial_sketch(), marked=[s.task_id for s in mine]))
+        if returned != [1, 2, 3]:
+            if returned[0] > 1:
+                raise Incorrect(f"Counter {index} started at {returned[0]}: it had been called before this cell. "
+                                "Create the counters in the same cell as the calls, so each counts 1, 2, 3.")
+            raise Incorrect(f"Counter {index} counted {returned}; each counter should return 1, 2, 3 in the order "
+                            "of its calls.")
+    if run.blocking_before(task_ids):
+        raise Incorrect("The cell waited for a result (ray.get) before it had sent all six calls, so the two counters "
+                        "could not work at the same time. Send all six increment.remote() calls first, then ray.get.",
+                        evidence=plots.compare(spans, _serial_sketch(), marked=task_ids[-CALLS:]))
+    processes = len({s.pid for s in spans if s.pid})
+    return (f"Each counter handled its three calls in order, one at a time, in its own process ({processes} processes), "
+            "and all six calls were sent before the first wait, so the two counters worked at the same time.")
+
+
+# --- 07.logging_actor ---------------------------------------------------------------------------
+
+
+def _steps_of(experiment: Any, submission: Submission) -> int | None:
+    """How many steps one experiment task was asked to run: its ``steps`` argument or the default."""
+    steps = (bound_arguments(getattr(experiment, "_function", None), submission) or {}).get("steps")
+    return int(steps) if isinstance(steps, int) and not isinstance(steps, bool) else None
+
+
+def _reading(value: Any) -> int | None:
+    """The number of messages a reading of the logger shows (a list of messages, or a count)."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _is_subsequence(values: list[int], of: list[int]) -> bool:
+    remaining = iter(of)
+    return all(any(v == w for w in remaining) for v in values)
+
+
+def _read_logger(logger: Any, expected: int | None) -> list[Any]:
+    """The logger's messages as the check reads them; log calls are fire-and-forget, so give the last ones time."""
     import ray
 
-    if not hasattr(actor, method):
-        raise Incorrect(f"The actor has no method `{method}`; keep the method names the exercise gives.")
-    return ray.get(getattr(actor, method).remote(), timeout=30)
+    method = getattr(logger, "get_messages", None)
+    if method is None:
+        raise Incorrect("The logger has no `get_messages` method: keep the Logger class the exercise gives.")
+    deadline = time.monotonic() + 10
+    while True:
+        with record.paused():
+            held = list(ray.get(method.remote(), timeout=30) or [])
+        if expected is None or len(held) >= expected or time.monotonic() > deadline:
+            return held
+        time.sleep(0.2)
 
 
-# --- 07.rules ---------------------------------------------------------------------------
-
-_WHAT = {
-    (True, 2): "a live cell with 2 neighbours survives", (True, 3): "a live cell with 3 neighbours survives",
-    (False, 3): "a dead cell with exactly 3 neighbours is born",
-}
-
-
-def _rule_hint(alive: bool, n: int, got: bool) -> str:
-    if (alive, n) in _WHAT:
-        return f"{_WHAT[(alive, n)]} (yours returns {got})"
-    if alive:
-        return f"a live cell with {n} neighbour{'s' if n != 1 else ''} dies of {'loneliness' if n < 2 else 'overcrowding'} (yours returns {got})"
-    return f"a dead cell with {n} neighbour{'s' if n != 1 else ''} stays dead (yours returns {got})"
-
-
-@exercise("07.rules", "Conway's rule for one cell")
-def rules(next_state: Callable[[bool, int], Any]) -> str:
-    if not callable(next_state):
-        raise Incorrect("`next_state` should be a function next_state(alive, neighbours) returning True or False.")
-    table: dict[tuple[bool, int], bool] = {}
-    for alive in (False, True):
-        for n in range(9):
-            try:
-                value = next_state(alive, n)
-            except Exception as error:  # the learner's code: say where it failed
-                raise Incorrect(f"next_state(alive={alive}, neighbours={n}) raised {type(error).__name__}: {error}") from None
-            if not isinstance(value, (bool, int, np.bool_, np.integer)):
-                raise Incorrect(f"next_state(alive={alive}, neighbours={n}) returned {value!r}; return True or False.")
-            table[(alive, n)] = bool(value)
-    if all(table[(a, n)] == a for a, n in table):
-        raise NotAttempted("next_state still returns `alive` unchanged: nothing is ever born or dies.")
-    wrong = [(a, n) for a, n in table if table[(a, n)] != conway(a, n)]
-    if not wrong:
-        _run_patterns(ConwaysRules(next_state))  # the truth table agrees; the boards must too
-        return "Block, blinker, glider and random boards all evolve exactly as Conway's rules say."
-    failure = _run_patterns(ConwaysRules(lambda a, n: table[(bool(a), int(n))]), raise_on_failure=False)
-    a, n = wrong[0]
-    raise Incorrect(f"{failure} Check the rule: {_rule_hint(a, n, table[(a, n)])}.")
-
-
-def _run_patterns(learner: ConwaysRules, raise_on_failure: bool = True) -> str:
-    reference = ConwaysRules()
-    cases = [("block", patterns.place("block", 6), 3), ("blinker", patterns.place("blinker", 7, (2, 2)), 4),
-             ("glider", patterns.place("glider", 12), 8)]
-    cases += [(f"random board (seed {seed})", State.random(12, seed), 6) for seed in range(3)]
-    for name, start, generations in cases:
-        mine, theirs = start, start
-        for generation in range(1, generations + 1):
-            mine, theirs = learner.step_reference(mine), reference.step(theirs)
-            if not mine.same_cells(theirs):
-                message = f"The {name} differs from Conway's at generation {generation}."
-                if raise_on_failure:
-                    raise Incorrect(message)
-                return message
-    return "The patterns evolved correctly, but some inputs are wrong."
-
-
-# --- 07.ray_game ------------------------------------------------------------------------
-
-
-def _grid(state: Any) -> np.ndarray:
-    return np.asarray(getattr(state, "grid", state))
-
-
-@exercise("07.ray_game", "Many games at once, one actor (process) per game")
-def ray_game(RayGame: Any, games: Any, states: Any, since: float, steps: int) -> str:
-    import ray
-
-    if not _is_actor_class(RayGame):
-        if isinstance(games, (list, tuple)) and games and not any(_is_actor(g) for g in games):
-            raise NotAttempted("`RayGame` is still a plain class: decorate it with @ray.remote and call its methods with .remote().")
-        raise Incorrect("`RayGame` should be a class decorated with @ray.remote.")
-    if not isinstance(games, (list, tuple)) or not games or not all(_is_actor(g) for g in games):
-        raise Incorrect("`games` should be a list of actor handles, one RayGame.remote(...) per game.")
-    distinct = {_actor_id(g) for g in games}
-    if len(distinct) < len(games):
-        raise Incorrect(f"`games` holds {len(games)} entries but only {len(distinct)} different actor(s): one actor for all "
-                        "games runs them one after another in one process. Create one actor per game.")
-    _no_refs(states, "states")
-    if not isinstance(states, (list, tuple)) or len(states) != len(games):
-        raise Incorrect(f"`states` should hold one list of states per game ({len(games)} lists).")
-    rules = ConwaysRules()
-    for index, history in enumerate(states):
-        history = list(history)
-        if len(history) == 1:
-            raise Incorrect(f"Game {index} has only its initial state: its steps were lost. Did each call create a new "
-                            "RayGame.remote()? Keep one handle per game and call step and get_states on it.")
-        if len(history) != steps + 1:
-            raise Incorrect(f"Game {index} has {len(history)} states; after {steps} steps it should have {steps + 1} "
-                            "(the initial one and one per generation).")
-        for generation in range(1, len(history)):
-            expected = rules.step(State(_grid(history[generation - 1])))
-            if not expected.same_cells(_grid(history[generation])):
-                raise Incorrect(f"Game {index}'s generation {generation} does not follow from generation {generation - 1}: "
-                                "step the game with its own rules and return its states unchanged.")
-    pids = ray.get([g.__ray_call__.remote(lambda self: os.getpid()) for g in games], timeout=30)
-    if len(set(pids)) < len(games):
-        raise Incorrect(f"The {len(games)} games live in {len(set(pids))} process(es); each actor should be its own process.")
-    ran = timing.intervals(name="step", since=since, expect=len(games))
-    workers = _by_worker(ran)
-    if len(ran) < len(games) or len(workers) < len(games):
-        raise Incorrect(f"Ray recorded step calls in {len(workers)} process(es) after `since`, not {len(games)}: set `since` "
-                        "just before stepping, and call step.remote() on every game.")
-    if timing.max_concurrency(ran) < 2:
-        raise Incorrect("The games stepped one after another. Submit step.remote() to every game first, then ray.get "
-                        "the list once (ray.get inside the loop waits for each game before starting the next).")
-    return (f"{len(games)} games ran in {len(set(pids))} separate processes, up to {timing.max_concurrency(ran)} stepping "
-            "at the same time, and every generation follows Conway's rules.")
+@exercise("07.logging_actor", "One logging actor shared by parallel experiments, read while they run")
+def logging_actor(Logger: Any, experiment: Any, logger: Any, progress: Any, messages: Any) -> str:
+    """Journal: one logger handle in every task, tasks sent before waiting, readings fetched; Ray: when they ran."""
+    run = run_of("progress")
+    elsewhere = parallel_without_ray(run.source)
+    if not is_actor_class(Logger) and not is_remote_function(experiment):
+        if elsewhere:
+            raise Incorrect(f"You ran the experiments with {elsewhere} in the notebook's own process. This exercise is "
+                            "about Ray: make Logger an actor and experiment a task.")
+        raise NotAttempted("`Logger` and `experiment` still run in the notebook: make Logger an actor and experiment "
+                           "a task (both with @ray.remote).")
+    if not is_actor_class(Logger):
+        raise Incorrect("`Logger` should be a class decorated with @ray.remote, so that one logger is shared by all tasks.")
+    if not is_remote_function(experiment):
+        raise Incorrect("`experiment` should be a task (@ray.remote), so that the experiments run in parallel.")
+    if not is_actor(logger):
+        raise Incorrect("`logger` should be the actor handle from Logger.remote() that you pass to the experiments.")
+    me = actor_id(logger)
+    if me not in created_from(Logger):
+        raise Incorrect("`logger` was not made from this `Logger` class: run the exercise's cell again.")
+    started = run.submissions(experiment)
+    if not started:
+        raise Incorrect("No experiment task ran in the cell that set `progress`: start them with experiment.remote(logger, i).")
+    if len(started) < 2:
+        raise Incorrect("Only one experiment ran: start all three, so that several write to the logger at once.")
+    given = [{a[1] for a in s.args if isinstance(a, tuple) and a and a[0] == "actor"} for s in started]
+    if not any(given):
+        raise Incorrect("The experiment tasks were given no logger. Pass the one `logger` handle to every task "
+                        "(experiment.remote(logger, i)); a Logger created inside a task is a separate actor nobody reads.")
+    if len(set().union(*given)) > 1:
+        raise Incorrect(f"The {len(started)} experiments wrote to {len(set().union(*given))} different loggers: create "
+                        "one Logger.remote() and pass that same handle to every task.")
+    if set().union(*given) != {me} or not all(given):
+        raise Incorrect("Every experiment task must get the same `logger` handle that the driver reads.")
+    experiment_ids = tasks_of(started)
+    waited = run.blocking_before(experiment_ids)
+    if waited:
+        raise Incorrect("The experiments ran one after another: the cell waited for one before starting the next. "
+                        "Start them all with .remote() first, then read the logger while they run.",
+                        evidence=plots.compare(recorded(experiment_ids), _logging_sketch(len(started))))
+    steps = [_steps_of(experiment, s) for s in started]
+    expected = sum(steps) if all(s is not None for s in steps) else None
+    if holds_ref(messages):
+        raise Incorrect("`messages` holds an ObjectRef: ray.get(logger.get_messages.remote()) returns the list itself.")
+    held = _read_logger(logger, expected)
+    if not held:
+        raise Incorrect("The logger holds no messages. Call logger.log.remote(...) inside experiment, on the handle "
+                        "the task was given.")
+    if expected is not None and len(held) < expected:
+        raise Incorrect(f"The logger holds {len(held)} of the {expected} messages the experiments should log "
+                        "({} each): call logger.log.remote(...) once per step.".format(", ".join(map(str, steps))))
+    reads = [s for s in calls_on(run.records, me) if s.name.rsplit(".", 1)[-1] != "log"]
+    fetched = run.fetched(tasks_of(reads))
+    mine = plain_list(messages)
+    if mine is None or not any(fetched.get(t) == mine for t in tasks_of(reads)):
+        raise Incorrect("`messages` is not what the logger returned: after the experiments finish, set "
+                        "messages = ray.get(logger.get_messages.remote()).")
+    # A task's last log.remote() may still be on its way when the task returns: allow one per experiment.
+    if len(mine) < len(held) - len(started) or not set(map(str, mine)) <= set(map(str, held)):
+        raise Incorrect(f"`messages` holds {len(mine)} messages, but the experiments logged {len(held)}: read them "
+                        "after every experiment has finished.")
+    counts = [_reading(fetched.get(t)) for t in tasks_of(reads)]
+    readings = _ints(progress)
+    if readings is None or not readings:
+        raise Incorrect("`progress` should be a list of message counts, read from the logger while the experiments ran.")
+    if any(b < a for a, b in zip(readings, readings[1:])):
+        raise Incorrect(f"`progress` goes down ({readings}): the number of messages logged can only grow.")
+    if not _is_subsequence(readings, [c for c in counts if c is not None]):
+        raise Incorrect(f"`progress` ({readings}) is not what the driver read from the logger: append the number of "
+                        "messages of each reading, e.g. len(ray.get(logger.get_messages.remote())).")
+    spans = recorded(experiment_ids)
+    read_spans = {s.task_id: s for s in recorded(tasks_of(reads))}
+    total = len(held)
+    first = min((s.start for s in spans), default=float("-inf"))
+    last = max((s.end for s in spans), default=float("inf"))
+    during = [c for t, c in zip(tasks_of(reads), counts)  # readings Ray ran between the first start and the last end
+              if c is not None and 0 < c < total
+              and (t not in read_spans or (read_spans[t].start >= first and read_spans[t].end <= last))]
+    if not during or not any(0 < r < total for r in readings):
+        raise Incorrect("`progress` has no reading taken while the experiments were still running (every reading "
+                        "saw none or all of the messages). Read the logger in a loop while you wait, e.g. with "
+                        "ray.wait(pending, num_returns=len(pending), timeout=0.3).",
+                        evidence=plots.compare(spans + list(read_spans.values()), _logging_sketch(len(started)),
+                                               marked=list(read_spans)))
+    return (f"{len(started)} experiments ran in parallel and wrote {len(held)} messages to one shared logger; the driver "
+            f"saw the count grow while they ran: {readings}.")
 
 
-# --- 07.parameter_averaging -------------------------------------------------------------
+def _logging_sketch(experiments: int) -> list[timing.Interval]:
+    rows = [[(0.0, 1.5)] for _ in range(experiments)]
+    rows.append([(0.3 * k, 0.3 * k + 0.05) for k in range(1, 6)])
+    return plots.sketch(rows, name="experiment / reading")
 
 
-def _as_layers(weights: Any, what: str) -> list[np.ndarray]:
-    _no_refs(weights, what)
-    if not isinstance(weights, (list, tuple)):
-        raise Incorrect(f"{what} should be a list of numpy arrays (one per layer), got {type(weights).__name__}.")
-    return [np.asarray(w, dtype=float) for w in weights]
+# --- 07.parameter_averaging ---------------------------------------------------------------------
 
 
-def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return len(a) == len(b) and all(x.shape == y.shape and np.allclose(x, y) for x, y in zip(a, b))
+class Replica:
+    """The check's own model replica: numpy weights, one array per layer, of shapes the check chooses."""
+
+    def __init__(self, seed: int, shapes: Sequence[tuple[int, ...]]) -> None:
+        rng = np.random.default_rng(seed)
+        self.weights = [rng.normal(size=shape) for shape in shapes]
+
+    def train(self, steps: int = 5) -> int:
+        return steps
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.weights
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        self.weights = [np.array(w, dtype=float, copy=True) for w in weights]
+
+
+def _shapes(rng: random.Random) -> list[tuple[int, ...]]:
+    """Two or three layers of sizes chosen now: a matrix, its bias, maybe another matrix."""
+    a, b, c = rng.randint(2, 6), rng.randint(2, 6), rng.randint(2, 5)
+    shapes: list[tuple[int, ...]] = [(a, b), (b,)]
+    if rng.random() < 0.5:
+        shapes.append((b, c))
+    return shapes
+
+
+def _call(fn: Callable[..., Any], *args: Any, timeout: float) -> tuple[Any, BaseException | None, Run]:
+    """Run the learner's ``fn`` in a journal scope; return its value or error, and the run (even when it raised)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn(*args)
+        except BaseException as error:  # the learner's code: anything can happen
+            outcome["error"] = error
+
+    with record.scope() as number:
+        thread = threading.Thread(target=target, daemon=True, name="raycourse-check-call")
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise Incorrect(f"`average_weights(models)` did not return within {timeout:g} s: does it wait for "
+                            "something that never comes?")
+    return outcome.get("value"), outcome.get("error"), Run(number, JOURNAL.in_cell(number))
+
+
+def _layers(value: Any) -> list[np.ndarray] | None:
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    try:
+        return [np.asarray(w, dtype=float) for w in value]
+    except (TypeError, ValueError):
+        return None
+
+
+def _same(a: list[np.ndarray] | None, b: list[np.ndarray]) -> bool:
+    return a is not None and len(a) == len(b) and all(x.shape == y.shape and np.allclose(x, y) for x, y in zip(a, b))
+
+
+def _mean(weights: Sequence[list[np.ndarray]]) -> list[np.ndarray]:
+    return [np.mean([w[layer] for w in weights], axis=0) for layer in range(len(weights[0]))]
+
+
+def _waited_for(run: Run, task_ids: Sequence[str]) -> bool:
+    """Did the run's ray.get / ray.wait calls cover every one of ``task_ids`` (all fetched or reported ready)?"""
+    wanted, seen = set(task_ids), set()
+    for r in run.records:
+        if isinstance(r, Fetch) and r.values is not None:
+            seen |= set(r.task_ids)
+        elif isinstance(r, Wait):
+            seen |= set(r.ready)
+    return wanted <= seen
 
 
 @exercise("07.parameter_averaging", "Average the weights of model actors and send the average to all")
-def parameter_averaging(average_weights: Callable[[list[Any]], Any], Model: Any, num_models: int = 2) -> str:
+def parameter_averaging(average_weights: Any, seed: int | None = None) -> str:
+    """Runs the learner's function on 3-6 fresh replicas with layer shapes chosen now; reads each replica after."""
     import ray
 
-    if not _is_actor_class(Model):
-        raise Incorrect("`Model` should be the actor class defined above (decorated with @ray.remote).")
-    if not callable(average_weights):
-        raise Incorrect("`average_weights` should be a function taking a list of model actors.")
-    models = [Model.remote(seed=100 + i) for i in range(num_models)]
+    if not callable(average_weights) or is_actor_class(average_weights):
+        raise Incorrect("`average_weights` should be a function that takes a list of model actors.")
+    if is_remote_function(average_weights):
+        raise Incorrect("`average_weights` should be a plain function run in the notebook (it drives the actors): "
+                        "remove its @ray.remote.")
+    rng = random.Random(seed)
+    count, shapes = rng.randint(3, 6), _shapes(rng)
+    with record.paused():
+        replica = ray.remote(Replica)
+        models = [replica.remote(rng.randrange(1_000_000), shapes) for _ in range(count)]
     try:
-        ray.get([m.train.remote() for m in models], timeout=60)
-        before = [_as_layers(w, "get_weights()") for w in ray.get([m.get_weights.remote() for m in models], timeout=30)]
-        expected = [np.mean([w[layer] for w in before], axis=0) for layer in range(len(before[0]))]
-        try:
-            result = average_weights(models)
-        except Exception as error:  # the learner's code: turn the usual slips into hints
-            text = f"{type(error).__name__}: {error}"
-            if "ObjectRef" in text:
-                raise Incorrect(f"average_weights failed ({text}). It averaged ObjectRefs: ray.get the weights first.") from None
-            if "cannot be called directly" in text:
-                raise Incorrect("average_weights called an actor method without .remote(): use "
-                                "model.get_weights.remote() / model.set_weights.remote(average).") from None
-            raise Incorrect(f"average_weights raised {text}") from None
-        after = [_as_layers(w, "get_weights()") for w in ray.get([m.get_weights.remote() for m in models], timeout=30)]
+        with record.paused():
+            before = [[np.asarray(w) for w in ws] for ws in ray.get([m.get_weights.remote() for m in models], timeout=60)]
+        result, error, run = _call(average_weights, list(models), timeout=60)
+        with record.paused():
+            after = [[np.asarray(w) for w in ws] for ws in ray.get([m.get_weights.remote() for m in models], timeout=60)]
     finally:
-        for m in models:
-            ray.kill(m)
-    if result is None and all(_same(a, b) for a, b in zip(after, before)):
-        raise NotAttempted("average_weights returns None and the models kept their own weights.")
-    if result is None:
-        raise Incorrect("average_weights should also return the averaged weights (a list of arrays).")
-    got = _as_layers(result, "the value average_weights returned")
+        with record.paused():
+            for m in models:
+                ray.kill(m)
+    ids = {actor_id(m): i for i, m in enumerate(models)}
+    gets = [s for s in run.submissions(kind="method") if s.actor_id in ids and s.name.endswith("get_weights")]
+    sets = [s for s in run.submissions(kind="method") if s.actor_id in ids and s.name.endswith("set_weights")]
+    unchanged = all(_same(a, b) for a, b in zip(after, before))
+    what = f"average_weights(models) with {count} models"
+    if error is not None:
+        if gets and not run.fetched(tasks_of(gets)):
+            raise Incorrect(f"`{what}` failed because it averaged ObjectRefs: get_weights.remote() returns refs. "
+                            "Fetch the weights first: ray.get([m.get_weights.remote() for m in models]).")
+        raise Incorrect(learner_error(what, error))
+    if result is None and unchanged and not sets:
+        if not gets:
+            raise NotAttempted("`average_weights` returns None and leaves the models alone: fetch their weights, "
+                               "average them layer by layer, and send the average back.")
+        raise Incorrect("`average_weights` returned None: return the averaged weights (a list of arrays, one per layer).")
+    expected = _mean(before)
+    if is_ref(result) or holds_ref(result):
+        raise Incorrect("`average_weights` returned ObjectRefs: ray.get the weights, average them, return the arrays.")
+    got = _layers(result)
+    if got is None:
+        raise Incorrect(f"`average_weights` should return a list of arrays (one per layer), got {type(result).__name__}.")
     if not _same(got, expected):
-        total = [np.sum([w[layer] for w in before], axis=0) for layer in range(len(before[0]))]
-        if _same(got, total):
-            raise Incorrect(f"You returned the sum of the {num_models} models' weights: divide by the number of models.")
-        if any(_same(got, b) for b in before):
-            raise Incorrect("You returned one model's weights, not the mean over all models.")
-        raise Incorrect("The returned weights are not the layer-by-layer mean: for each layer, np.mean of that layer's "
-                        "arrays from every model (axis=0), keeping each layer's shape.")
-    if all(_same(a, b) for a, b in zip(after, before)):
-        raise Incorrect("The models still hold their own weights: broadcast the average with "
-                        "model.set_weights.remote(average) for every model.")
-    if not all(_same(a, expected) for a in after):
-        raise Incorrect("After averaging, not every model holds the average: call set_weights.remote(average) on every model.")
-    return f"All {num_models} models now hold the same weights: the layer-by-layer mean of what they had learned."
+        raise Incorrect(_averaging_mistake(got, expected, before))
+    if unchanged:
+        raise Incorrect(f"The {count} models still hold their own weights: send the average to every model with "
+                        "model.set_weights.remote(average).")
+    holding = sum(_same(a, expected) for a in after)
+    if holding < count:
+        raise Incorrect(f"Only {holding} of the {count} models hold the average afterwards: call "
+                        "set_weights.remote(average) on every model in `models`.")
+    if not _waited_for(run, tasks_of(sets)):
+        raise Incorrect("`average_weights` returned before the models had applied the average: set_weights.remote() "
+                        "only sends the message. Wait for those calls (ray.get on their refs) before returning.")
+    return (f"All {count} models (layers of shapes {', '.join(map(str, shapes))}) now hold the layer-by-layer mean of "
+            "their weights, and `average_weights` waited until every one had applied it.")
+
+
+def _averaging_mistake(got: list[np.ndarray], expected: list[np.ndarray], before: list[list[np.ndarray]]) -> str:
+    """Name the slip behind a wrong average: the sum, one model, a fixed pair, the wrong axis."""
+    count = len(before)
+    if _same(got, [np.sum([w[layer] for w in before], axis=0) for layer in range(len(expected))]):
+        return f"You returned the sum of the {count} models' weights: divide by the number of models (np.mean)."
+    for index, weights in enumerate(before):
+        if _same(got, weights):
+            return f"You returned model {index}'s weights, not the mean over all {count} models."
+    for i in range(count):
+        for j in range(i + 1, count):
+            if _same(got, _mean([before[i], before[j]])):
+                return (f"You averaged only 2 of the {count} models: average over every model in `models`, "
+                        "however many there are.")
+    stacked = [np.stack([w[layer] for w in before]) for layer in range(len(expected))]
+    if len(got) == len(expected) and all(any(g.shape == np.mean(s, axis=a).shape and np.allclose(g, np.mean(s, axis=a))
+                                             for a in range(1, s.ndim)) for g, s in zip(got, stacked)):
+        return ("You averaged over the wrong axis: within each model's layer instead of across the models. For each "
+                "layer, np.mean(that layer's arrays from every model, axis=0) keeps the layer's shape.")
+    if len(got) != len(expected) or any(g.shape != e.shape for g, e in zip(got, expected)):
+        shapes = ", ".join(str(g.shape) for g in got)
+        return (f"The average has layers of shapes {shapes}, but the models' layers have shapes "
+                f"{', '.join(str(e.shape) for e in expected)}: average over the models, not within a layer. For each "
+                "layer, np.mean(that layer's arrays from every model, axis=0).")
+    return ("The returned weights are not the layer-by-layer mean: for each layer, np.mean of that layer's arrays "
+            "from every model (axis=0).")

@@ -1,10 +1,12 @@
-"""Conway's Game of Life for the actors lesson (07): boards, rules, games, patterns, runners, pictures.
+"""Conway's Game of Life for lesson 08: boards, rules, games, patterns, runners, the experiment, pictures.
 
     from raycourse.lessons.life import State, ConwaysRules, Game, patterns
     game = Game(State.random(20, seed=0))
     game.step(10)
 
-The visuals (holoviews) are imported on demand from :mod:`raycourse.life.visuals`
+The notebook pictures (bokeh) are in :mod:`raycourse.lessons.life.visuals`, the
+SVG images in :mod:`raycourse.lessons.life.animate`, and the serial-against-actors
+timing in :mod:`raycourse.lessons.life.experiment`; they are imported on demand,
 so that workers and the command line stay light.
 """
 from . import patterns

@@ -1,4 +1,4 @@
-"""``python -m raycourse.life``: watch a game as text in the terminal (no Ray, no browser)."""
+"""``python -m raycourse.lessons.life``: watch a game as text in the terminal (no Ray, no browser)."""
 from __future__ import annotations
 
 import argparse
@@ -30,7 +30,7 @@ def _non_negative(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m raycourse.life",
+    p = argparse.ArgumentParser(prog="python -m raycourse.lessons.life",
                                 description="Print a Game of Life board for each generation (dead border, no wrap-around).")
     p.add_argument("--size", type=_positive, default=12, help="board is SIZE x SIZE cells (default 12)")
     p.add_argument("--steps", type=_non_negative, default=5, help="generations to run (default 5)")
