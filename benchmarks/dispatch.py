@@ -3,7 +3,7 @@
     RAY_AUTH_MODE=token .venv/bin/python benchmarks/dispatch.py [--scale 1.5] [--workers 8]
 
 128 sleeping tasks whose durations follow a capped Pareto law (most are short,
-a few are 20x longer), run in ONE session by every strategy of lesson 08 on
+a few are 20x longer), run in ONE session by every strategy of lesson 09 on
 the same 8 workers. For each: the predicted makespan (exact durations, no
 overhead), the measured one, and efficiency = ideal / makespan, where ideal is
 the recorded work / workers of that same run. Goals: pull-based >= 0.90, and
@@ -35,6 +35,13 @@ def sleep_seconds(seconds: float) -> float:
     return seconds
 
 
+class Runner:
+    """An actor for ActorPool: runs the work function it is given."""
+
+    def work(self, fn, payload):
+        return fn(payload)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=8)
@@ -54,14 +61,15 @@ def main() -> None:
     measured["batched ray.get"] = ("batched", out)
     measured["plain tasks"] = ("greedy", ray.get([task.remote(d) for d in durations]))
     pool = Pool(processes=w)
-    measured["Pool.map (rotation)"] = ("rotation", pool.map(work, durations))
+    measured["Pool.map (rotation)"] = ("rotation", pool.map(work, durations, chunksize=1))
     pool.terminate()
-    workers = dispatch.Workers(w)
-    actor_pool = ActorPool([actor for _, actor in workers.items()])
+    runners = [ray.remote(num_cpus=1)(Runner).remote() for _ in range(w)]
+    actor_pool = ActorPool(runners)
     measured["ActorPool.map"] = ("ordered", list(actor_pool.map(lambda a, d: a.work.remote(work, d), durations)))
     measured["ActorPool.map_unordered"] = ("greedy", list(actor_pool.map_unordered(lambda a, d: a.work.remote(work, d),
                                                                                     durations)))
-    report = dispatch.run_pull(durations, sleep_seconds, workers, progress=False)
+    del actor_pool, runners
+    report = dispatch.run_pull(durations, sleep_seconds, workers=w, progress=False)
     assert not report.missing() and not report.duplicates(), report
 
     print(f"\n{'strategy':<26}{'predicted s':>12}{'measured s':>12}{'ideal s':>9}{'makespan/ideal':>16}{'efficiency':>12}")

@@ -17,6 +17,7 @@ prepare_environment()  # before anything imports Ray: RAY_AUTH_MODE and friends 
 from .grading import check  # noqa: E402
 from .history import progress  # noqa: E402
 from .session import CourseSetupError, start, stop  # noqa: E402
+from . import classboard  # noqa: E402,F401  (a workshop's class board hears each verdict)
 
 __all__ = ["check", "progress", "start", "stop", "CourseSetupError"]
 __version__ = "0.2.0"

@@ -31,6 +31,7 @@ import inspect
 import io
 import json
 import os
+import sys
 import re
 import time
 import traceback
@@ -154,12 +155,16 @@ def listen(listener: Callable[[Verdict], None]) -> None:
 
 
 def _load_lesson(exercise_id: str) -> None:
+    """Import a lesson's check modules (``lessonNN.py`` and its parts, ``lessonNN_*.py``), which register on import."""
+    import pkgutil
+
+    import raycourse.checks as package
+
     lesson = exercise_id.split(".", 1)[0]
     if lesson.isdigit():
-        try:
-            importlib.import_module(f"raycourse.checks.lesson{lesson}")
-        except ModuleNotFoundError:
-            pass
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.name == f"lesson{lesson}" or module.name.startswith(f"lesson{lesson}_"):
+                importlib.import_module(f"raycourse.checks.{module.name}")
 
 
 def registered(lesson: str | None = None) -> list[str]:
@@ -179,9 +184,31 @@ def title(exercise_id: str) -> str:
     return _TITLES.get(exercise_id, exercise_id)
 
 
+def _assigns(source: str, name: str) -> bool:
+    """Whether a cell's code binds ``name`` (by assignment, loop, import, def or class)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return re.search(rf"\b{re.escape(name)}\s*(=[^=]|\+=)", source) is not None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name:
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+    return False
+
+
 def _missing(name: str) -> Exception:
     from .record import JOURNAL
 
+    for run in reversed(JOURNAL.cells):
+        if run.end is not None and run.failed and run.error and _assigns(run.source, name):
+            return Incorrect(f"The cell that sets `{name}` stopped with an error before setting it ({run.error}). "
+                             "Read the error under that cell, fix your code, and run the cell again.")
+        if run.end is not None and name in run.assigned:
+            break
     if name in JOURNAL.ever_assigned:
         return Incorrect(f"`{name}` no longer exists in this notebook (renamed or deleted?). Keep the names the "
                          "exercise uses, and run its cell again.")
@@ -239,6 +266,9 @@ def grade(exercise_id: str, namespace: Mapping[str, Any] | None = None, **given:
 
 
 def _log_defect(exercise_id: str, error: BaseException) -> None:
+    """Keep a check's own failure for maintainers: in the grade log, and on stderr with ``RAYCOURSE_DEBUG=1``."""
+    if os.environ.get("RAYCOURSE_DEBUG", "").lower() in ("1", "true", "yes"):
+        traceback.print_exception(error, file=sys.__stderr__)
     path = os.environ.get("RAYCOURSE_GRADE_LOG")
     if path:
         with open(path, "a", encoding="utf-8") as log:

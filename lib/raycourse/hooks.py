@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any, Mapping
 
-from .record import JOURNAL, MAX_ITEMS, Fetch, Put, Submission, Wait, _is_ref, summarize
+from .record import JOURNAL, MAX_ITEMS, Fetch, Put, Submission, Wait, _is_ref, describe_error, summarize
 
 _installed = False
 _ipython_registered: set[int] = set()
@@ -180,7 +180,9 @@ def watch_cells(shell: Any = None) -> bool:
         JOURNAL.begin_cell(getattr(info, "raw_cell", "") or "", shell.user_ns, getattr(info, "cell_id", "") or "")
 
     def post_run_cell(result: Any) -> None:
-        JOURNAL.end_cell(shell.user_ns, failed=not getattr(result, "success", True))
+        problem = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        error = describe_error(problem) if isinstance(problem, BaseException) else ""
+        JOURNAL.end_cell(shell.user_ns, failed=not getattr(result, "success", True), error=error)
 
     shell.events.register("pre_run_cell", pre_run_cell)
     shell.events.register("post_run_cell", post_run_cell)

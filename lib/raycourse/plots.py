@@ -139,6 +139,11 @@ def _empty(title: str, text: str, width: int = 720) -> Any:
 NOTHING_YET = "Nothing to draw yet: did the cell above submit tasks with .remote()?"
 
 
+def nothing_yet(title: str, text: str = NOTHING_YET, width: int = 720) -> Any:
+    """The placeholder a lesson shows instead of a chart that would mislead (the starter ran no Ray task yet)."""
+    return _empty(title, text, width)
+
+
 def timeline_figure(spans: Sequence[Interval], title: str = "Tasks as Ray ran them", x_max: float | None = None,
                     marked: Sequence[str] = (), origin: float | None = None, width: int = 720) -> Any:
     """The figure :func:`timeline` shows (one row per worker process); ``marked`` task ids are outlined in red."""

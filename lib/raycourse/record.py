@@ -119,6 +119,7 @@ class CellRun:
     first_seq: int = 0
     last_seq: int = 0
     failed: bool = False
+    error: str = ""  # "TypeError: ..." when the cell stopped with an exception
 
 
 # --- value summaries ---------------------------------------------------------------------------
@@ -239,14 +240,14 @@ class Journal:
             self._current_cell = number
         return run
 
-    def end_cell(self, namespace: Mapping[str, Any] | None, failed: bool = False) -> CellRun | None:
+    def end_cell(self, namespace: Mapping[str, Any] | None, failed: bool = False, error: str = "") -> CellRun | None:
         if not self.cells or self.cells[-1].end is not None:
             return None
         run = self.cells[-1]
         after = _identities(namespace) if namespace is not None else {}
         run.assigned = frozenset(n for n, i in after.items() if self._before.get(n) != i)
         self.ever_assigned |= run.assigned
-        run.end, run.last_seq, run.failed = time.time(), next(self._seq), failed
+        run.end, run.last_seq, run.failed, run.error = time.time(), next(self._seq), failed, error
         with self._lock:
             self._current_cell = 0
         return run
@@ -305,9 +306,21 @@ def scope() -> Iterator[int]:
 def cell(namespace: Mapping[str, Any] | None = None, source: str = "") -> Iterator[CellRun]:
     """Mark the code inside as one cell run (for tests and scripts; IPython cells are recorded by themselves)."""
     run = JOURNAL.begin_cell(source, namespace)
-    failed = True
+    failed, error = True, ""
     try:
         yield run
         failed = False
+    except Exception as problem:
+        error = describe_error(problem)
+        raise
     finally:
-        JOURNAL.end_cell(namespace, failed=failed)
+        JOURNAL.end_cell(namespace, failed=failed, error=error)
+
+
+def describe_error(error: BaseException) -> str:
+    """``"TypeError: ..."`` in one short line; for a task's failure, the learner's own exception inside it."""
+    cause = getattr(error, "cause", None)  # ray.exceptions.RayTaskError carries the task's exception
+    shown = cause if isinstance(cause, BaseException) else error
+    text = str(shown).strip().splitlines()
+    line = text[-1] if text else ""
+    return f"{type(shown).__name__}: {line}"[:200]

@@ -50,6 +50,15 @@ NOISE = [re.compile(p) for p in (
     r"worker processes have been started on node",
     r"A worker died or was killed while executing a task by an unexpected system error",
 )]
+# What a worker's own runtime writes as it exits (a GPU task's worker exits after each task, Ray's
+# default ``max_calls=1``): C++ log lines with their stack, and Python's fatal-error dump. Never a learner's.
+RUNTIME_NOISE = [re.compile(p) for p in (
+    r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z] \d+ \d+\] \S+\.(cc|h):\d+:",
+    r"^Fatal Python error: ",
+    r"^Extension modules: ",
+    r"^(Current thread|Thread) 0x[0-9a-f]+ ",
+)]
+_DUMP_LINE = re.compile(r'^(\s*$|\s+File "|\s*@ +0x)')
 
 
 def prepare_environment() -> None:
@@ -139,15 +148,26 @@ def _filter_raylet_noise() -> None:
     original = worker.print_to_stdstream
 
     def print_to_stdstream(data: dict, ignore_prefix: bool) -> None:
+        lines = list(data.get("lines", []))
         if data.get("pid") == "raylet":
-            lines = [line for line in data.get("lines", []) if not any(p.search(line) for p in NOISE)]
-            if not lines:
-                return
-            data = {**data, "lines": lines}
-        original(data, ignore_prefix)
+            lines = [line for line in lines if not any(p.search(line) for p in NOISE)]
+        lines = without_runtime_noise(lines)
+        if not lines:
+            return
+        original({**data, "lines": lines}, ignore_prefix)
 
     print_to_stdstream._raycourse = True  # type: ignore[attr-defined]
     worker.print_to_stdstream = print_to_stdstream
+
+
+def without_runtime_noise(lines: list[str]) -> list[str]:
+    """``lines`` without a worker runtime's log and crash dump; a learner's prints stay.
+
+    Stack and blank lines are dropped only in a batch that holds such a log line.
+    """
+    if not any(p.search(line) for line in lines for p in RUNTIME_NOISE):
+        return lines
+    return [line for line in lines if not any(p.search(line) for p in RUNTIME_NOISE) and not _DUMP_LINE.search(line)]
 
 
 class _Status:

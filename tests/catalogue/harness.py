@@ -50,11 +50,11 @@ def starter(label: str, code: str, *hints: str, before: tuple[str, ...] = ()) ->
 def run_cell(namespace: dict, code: str) -> None:
     """Run ``code`` as one notebook cell in ``namespace``; an exception is kept, as a failed cell would show it."""
     source = textwrap.dedent(code).strip("\n")
-    with record.cell(namespace, source):
-        try:
+    try:
+        with record.cell(namespace, source):
             exec(compile(source, "<cell>", "exec"), namespace)
-        except Exception as error:  # a learner's cell may raise; the check then judges what is left
-            namespace["__cell_error__"] = error
+    except Exception as error:  # a learner's cell may raise; the check then judges what is left
+        namespace["__cell_error__"] = error
 
 
 def judge(exercise: str, setup: str | list[str], answer: Answer) -> Verdict:

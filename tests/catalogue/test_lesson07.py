@@ -426,7 +426,7 @@ def test_parameter_averaging_uses_the_learners_own_count():
 
     namespace: dict = {"__name__": "__learner__"}
     exec(SETUP + AVERAGE, namespace)
-    from raycourse.checks.lesson07 import parameter_averaging
+    from raycourse.checks.lesson07_averaging import parameter_averaging
 
     counts = set()
     for seed in (1, 2, 3):

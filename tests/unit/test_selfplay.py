@@ -103,14 +103,33 @@ def test_round_robin_alternates_and_caches(ray_session):
             self.fake = Fake()
             self.evaluate = Remote(self.fake)
 
-    pytest.importorskip("ray")
-    import ray
-
-    if not ray.is_initialized():
-        pytest.skip("needs the shared Ray session")
     a, b = Actor(), Actor()
     rr = selfplay.RoundRobin([a, b])
     boards = [selfplay.random_opening(Rules(7, 4), 2, rng=s) for s in range(4)]
     for board in boards + boards:
         rr(board)
     assert (a.fake.asked, b.fake.asked) == (2, 2)
+
+
+def test_self_play_games_pulled_by_workers_into_a_file(ray_session, tmp_path):
+    """The lesson's demonstration in small: policy actors, games through the dispatcher, a FilePickler sink."""
+    import ray
+
+    from raycourse.lessons import dispatch
+
+    policies = selfplay.start_policy_workers(1, resources={})  # the shared session has no policy_slot
+    game = selfplay.SelfPlayGame(selfplay.RoundRobin(policies), rules=Rules(5, 3), simulations=4)
+    path = tmp_path / "games.pkl"
+    pickler = ray.remote(num_cpus=0)(dispatch.FilePickler).remote(str(path))
+    report = dispatch.run_pull(range(3), game, workers=2, sink=pickler, progress=False)
+    assert ray.get(pickler.close.remote()) == 3
+    records = dispatch.read_pickles(str(path))
+    assert sorted(i for i, _ in records) == [0, 1, 2] and report.missing() == [] and report.ended == "finished"
+    assert all(timed.value.board().terminal and timed.value.seed == i for i, timed in records)
+    assert ray.get(policies[0].served.remote()) > 0
+    ray.kill(policies[0])
+
+
+def test_policy_workers_reject_a_bad_count():
+    with pytest.raises(ValueError, match="positive whole number"):
+        selfplay.start_policy_workers(0)

@@ -81,7 +81,7 @@ def test_version_mismatch_is_described(tmp_path):
 
 def test_dashboard_link_goes_through_the_proxy_behind_jupyterhub(monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
-    assert session.dashboard_link("127.0.0.1:8265") == "http://127.0.0.1:8265"
+    assert session.dashboard_link("127.0.0.1:8265") == "http://127.0.0.1:8265/"
     assert session.dashboard_link(None) is None
     monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
     assert session.dashboard_link("127.0.0.1:8265") == "/user/ada/proxy/8265/"
@@ -93,3 +93,11 @@ def test_forget_cluster_file_only_forgets_its_own_address(tmp_path):
     assert session.forget_cluster_file("10.0.0.2:6379", path) is False and path.exists()
     assert session.forget_cluster_file("10.0.0.1:6379", path) is True and not path.exists()
     assert session.forget_cluster_file("10.0.0.1:6379", path) is False
+
+
+def test_a_workers_exit_dump_is_kept_out_of_cells_and_a_learners_prints_stay():
+    dump = ["[2026-12-02 00:06:06,329 E 4089 4267] logging.cc:474: PC: @     0x7f66e44a8eec  (unknown)  (unknown)",
+            "[2026-12-02 00:06:06,349 E 4089 4267] logging.cc:474:     @     0x7f66e445a050       9104  (unknown)",
+            "Fatal Python error: Aborted", "", "Extension modules: msgpack._cmsgpack, ray._raylet (total: 2)"]
+    assert session.without_runtime_noise(dump + ["step 3 done"]) == ["step 3 done"]
+    assert session.without_runtime_noise(["a", "", '  File "x.py", line 1']) == ["a", "", '  File "x.py", line 1']

@@ -1,145 +1,348 @@
 """Checks for lesson 06 (tree reduce): a general ``tree_reduce(refs, op)``.
 
-The check calls the learner's function with its own inputs and its own ``op``,
-a remote function whose values carry a trace: the running total (did every
-input count once?), the concatenated letters (was the order kept? the op is
-associative but not commutative), the depth of the dependency tree, and when
-each combine ran. Together with the intervals Ray recorded this tells a
-balanced tree from a serial chain, a tree that waits in the driver between
-levels, a tree that drops the odd leftover, and a tree that pairs by completion
-order, without any wall-clock window.
+The check calls the learner's function itself, several times, with inputs it
+draws now: random counts (an odd one, an even one that is no power of two, 2
+and 1), random letters as values, and inputs that become ready in an order it
+chooses (each waits for the one before it in that order, so no machine load can
+change it). Its ``op`` concatenates strings: associative, not commutative.
+
+Everything is judged from the driver's journal, not from timings: every
+``op.remote`` records which refs it received, so the check rebuilds the exact
+tree (who combines whom). From that tree: every input used once (the odd
+leftover carried over, not dropped), n - 1 calls, the inputs in their positions
+(left operand first), the depth (a balanced tree needs ceil(log2 n) levels, a
+chain n - 1), and no ``ray.get``/``ray.wait`` before the last ``op`` was
+submitted (no waiting between levels). The returned value must be what
+``ray.get`` fetched for the root of that tree.
 """
 from __future__ import annotations
 
+import dis
 import math
+import random
 import string
+import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .. import timing
+from .. import plots, record, timing
 from ..grading import Incorrect, NotAttempted, exercise
-from .evidence import is_ref as is_object_ref
+from ..record import JOURNAL, Fetch, Submission, Wait
+from .evidence import Run, holds_ref, is_ref, learner_error, parallel_without_ray, plural, run_of, short
 
-COMBINE_SECONDS = 0.4
-Part = tuple  # (total, letters, depth, merges); merges = ((depth, start, end), ...)
+OP_SECONDS = 0.1  # each combine sleeps this long, so a timeline of the learner's tree shows its levels
+GATE_SECONDS = 0.3  # the first input is ready only after this: the learner's code is waiting by then
+STEP_SECONDS = 0.05  # then one input after another, in the order the check chose
+CALL_TIMEOUT = 120.0  # seconds a call of the learner's function may take
+
+# The lesson's starter, as learners find it: untouched, it is "not attempted"; any other driver-side code is wrong.
+STARTER = '''
+def tree_reduce(refs, op):
+    # In the notebook, one value after another, and op is never used.
+    values = ray.get(refs)
+    result = values[0]
+    for value in values[1:]:
+        result = result + value
+    return result
+'''
 
 _remote: dict[str, Any] = {}
 
 
-def _grader_leaf(i: int, delay: float) -> Part:
-    """One input of the reduction, ready after ``delay`` seconds."""
-    time.sleep(delay)
-    return (i, string.ascii_lowercase[i], 0, ())
+def _leaf(token: str, after: Any) -> str:
+    """One input: ready after the input before it (``after``, already resolved by Ray) and a short pause."""
+    time.sleep(GATE_SECONDS if after is None else STEP_SECONDS)
+    return token
 
 
-def _grader_combine(a: Part, b: Part) -> Part:
-    """Associative, not commutative (letters concatenate), and it records its own depth and timing."""
-    start = time.time()
-    time.sleep(COMBINE_SECONDS)
-    depth = max(a[2], b[2]) + 1
-    return (a[0] + b[0], a[1] + b[1], depth, a[3] + b[3] + ((depth, start, time.time()),))
+def _concat(a: str, b: str) -> str:
+    """The check's op: string concatenation, associative but not commutative."""
+    time.sleep(OP_SECONDS)
+    return a + b
 
 
 def _tasks() -> tuple[Any, Any]:
-    """The remote versions, made once (importing ray only when a check runs)."""
+    """The check's remote functions, made once per kernel: the learner's op calls are found by this object."""
     import ray
 
     if not _remote:
-        _remote["leaf"] = ray.remote(_grader_leaf)
-        _remote["combine"] = ray.remote(_grader_combine)
-    return _remote["leaf"], _remote["combine"]
+        _remote["leaf"] = ray.remote(_leaf)
+        _remote["op"] = ray.remote(_concat)
+    return _remote["leaf"], _remote["op"]
 
 
-def _run(tree_reduce: Callable[..., Any], delays: list[float]) -> tuple[Any, list[timing.Interval]]:
-    """Call the learner's function on fresh leaves; return its value and the combine intervals."""
-    leaf, combine = _tasks()
-    n = len(delays)
-    refs = [leaf.remote(i, d) for i, d in enumerate(delays)]
-    since = time.time()
-    value = tree_reduce(refs, combine)
-    if is_object_ref(value):
-        raise Incorrect("tree_reduce returned an ObjectRef: call ray.get on the final ref and return the value.")
-    spans = timing.intervals(name="_grader_combine", since=since, expect=n - 1, timeout=10, grace=3)
-    return value, spans
+def _inputs(n: int) -> tuple[list[Any], str, list[int]]:
+    """``n`` refs to random letters that become ready in a random order (not by position); the expected result."""
+    leaf, _ = _tasks()
+    tokens = random.sample(string.ascii_letters, n)
+    order = list(range(n))
+    while n > 1 and order[0] < order[1]:  # the first two ready are out of position: completion order shows
+        random.shuffle(order)
+    refs: list[Any] = [None] * n
+    previous = None
+    for position in order:
+        refs[position] = previous = leaf.remote(tokens[position], previous)
+    return refs, "".join(tokens), order
 
 
-def _judge_value(value: Any, spans: list[timing.Interval], n: int) -> tuple[int, tuple]:
-    """Common verdicts on one run; returns the dependency depth and the merge trace."""
-    if not spans:
-        raise NotAttempted(
-            "No op task ran: tree_reduce combines the values in the notebook. Call op.remote(a, b) on pairs of refs."
-        )
-    if not (isinstance(value, tuple) and len(value) == 4):
-        raise Incorrect(
-            f"tree_reduce should return what the last op call returned (here a 4-tuple), got {type(value).__name__}. "
-            "Return ray.get(final_ref), and do not combine values yourself."
-        )
-    total, letters, depth, merges = value
-    expected = sum(range(n))
-    if total != expected:
-        leftover = " With an odd number of items, carry the last one over to the next level; do not drop it." if total < expected else ""
-        raise Incorrect(f"For {n} inputs the result counts {total}, expected {expected}: every input must be combined exactly once.{leftover}")
-    want = string.ascii_lowercase[:n]
-    if letters != want:
-        raise Incorrect(
-            f"With op = string concatenation the result was {letters!r}, expected {want!r}: op is associative but not "
-            "commutative. Pair neighbours by position (0 with 1, 2 with 3, ...), not in the order the inputs finish."
-        )
-    if len(spans) != n - 1:
-        raise Incorrect(f"Reducing {n} inputs should take exactly {n - 1} op calls, but {len(spans)} ran.")
-    best = math.ceil(math.log2(n))
-    if depth == n - 1:
-        raise Incorrect(
-            f"Your reduction is a serial chain: {n} inputs took {depth} steps, each waiting for the previous one. "
-            f"Combine pairs in parallel, level by level, for {best} steps."
-        )
+# --- the tree the learner built, rebuilt from the journal ---------------------------------------
+
+
+@dataclass
+class Tree:
+    """The op calls of one ``tree_reduce`` call, as a graph over object ids."""
+
+    n: int
+    calls: list[Submission]
+    leaves: dict[str, int]  # object id -> input position
+    children: dict[str, list[str]] = field(default_factory=dict)  # op result -> the refs it combined
+    values: int = 0  # arguments that were values, not refs
+    foreign: int = 0  # refs that are neither an input nor an op result
+    nested: int = 0  # refs inside a list
+
+    @classmethod
+    def of(cls, run: Run, op: Any, refs: list[Any]) -> "Tree":
+        tree = cls(len(refs), run.submissions(op), {r.hex(): i for i, r in enumerate(refs)})
+        made: set[str] = set()
+        for submission in tree.calls:
+            kids = []
+            for summary in submission.args:
+                if isinstance(summary, tuple) and summary and summary[0] == "ref":
+                    kids.append(summary[1])
+                    if summary[1] not in tree.leaves and summary[1] not in made:
+                        tree.foreign += 1
+                elif isinstance(summary, tuple) and summary and summary[0] in ("list", "tuple", "dict"):
+                    tree.nested += 1
+                else:
+                    tree.values += 1
+            if submission.object_ids:
+                tree.children[submission.object_ids[0]] = kids
+                made.add(submission.object_ids[0])
+        return tree
+
+    def uses(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for kids in self.children.values():
+            for kid in kids:
+                counts[kid] = counts.get(kid, 0) + 1
+        return counts
+
+    def roots(self) -> list[str]:
+        used = self.uses()
+        return [node for node in self.children if node not in used]
+
+    def depth(self, node: str) -> int:
+        kids = self.children.get(node)
+        return 0 if not kids else 1 + max(self.depth(k) for k in kids)
+
+    def positions(self, node: str) -> list[int]:
+        """The inputs under ``node``, left to right."""
+        if node in self.leaves:
+            return [self.leaves[node]]
+        return [p for kid in self.children.get(node, []) for p in self.positions(kid)]
+
+
+def _is_starter(fn: Any) -> bool:
+    """True if ``fn`` is the lesson's starter, whatever its formatting and comments (compared as bytecode)."""
+    namespace: dict[str, Any] = {}
+    exec(compile(STARTER, "<starter>", "exec"), namespace)
+
+    def shape(code: Any) -> list[tuple[str, Any]]:
+        return [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "CACHE", "NOP")]
+
+    code = getattr(fn, "__code__", None)
+    return code is not None and shape(code) == shape(namespace["tree_reduce"].__code__)
+
+
+def _blocking(run: Run, before_seq: int) -> list[Fetch | Wait]:
+    """``ray.get``/``ray.wait`` calls made before the last op was submitted (a zero-timeout poll does not wait)."""
+    return [r for r in run.fetches() + run.waits()
+            if r.seq < before_seq and not (isinstance(r, Wait) and r.timeout == 0)]
+
+
+def _ideal(n: int, seconds: float) -> list[timing.Interval]:
+    """The balanced tree's shape: n // 2 combines, then half as many, ... one row per combine of a level."""
+    rows: list[list[tuple[float, float]]] = []
+    width, level = n, 0
+    while width > 1:
+        pairs = width // 2
+        for k in range(pairs):
+            if k >= len(rows):
+                rows.append([])
+            rows[k].append((level * seconds, (level + 1) * seconds))
+        width, level = pairs + width % 2, level + 1
+    return plots.sketch(rows, name="op")
+
+
+def _evidence(run: Run, op: Any, n: int) -> Any:
+    spans = run.tasks(op, timeout=10)
+    seconds = sorted(s.duration for s in spans)[len(spans) // 2] if spans else OP_SECONDS
+    return plots.compare(spans, _ideal(n, seconds), expected_title=f"A balanced tree for {n} inputs")
+
+
+def _call(fn: Callable[..., Any], refs: list[Any], op: Any, what: str) -> tuple[Any, BaseException | None, Run]:
+    """Call the learner's function like :func:`evidence.call`, but keep the run when it raises: the tree it
+    built up to the error often names the mistake better than the error does."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn(refs, op)
+        except BaseException as error:  # the learner's code: anything can happen
+            outcome["error"] = error
+
+    with record.scope() as number:
+        thread = threading.Thread(target=target, daemon=True, name="raycourse-check-call")
+        thread.start()
+        thread.join(CALL_TIMEOUT)
+    if thread.is_alive():
+        raise Incorrect(f"`{what}` did not return within {CALL_TIMEOUT:g} s: does a loop never end, or wait for "
+                        "something that never comes?")
+    return outcome.get("value"), outcome.get("error"), Run(number, JOURNAL.in_cell(number))
+
+
+def _count_hint(n: int, made: int, tree: "Tree") -> str:
+    extra = " (op also combined a starting value of yours: start from the inputs themselves)" \
+        if tree.values or tree.foreign else ""
+    return (f"Reducing {n} inputs takes exactly {n - 1} op calls (each call turns two items into one), but "
+            f"tree_reduce made {made}{extra}.")
+
+
+BETWEEN = ("Calling ray.get (or ray.wait) between levels makes every level wait for its slowest input in the "
+           "notebook. Pass the refs op.remote returns straight to the next level's op.remote, and ray.get only the "
+           "final ref.")
+
+
+def _judge_arguments(tree: Tree, waited: list[Fetch | Wait], n: int) -> None:
+    """Raise if some op call received something other than two refs (an input, or what op returned)."""
+    if not (tree.values or tree.foreign or tree.nested):
+        return
+    if waited:
+        raise Incorrect(f"op received values fetched in the notebook (or put back with ray.put), not the refs op "
+                        f"returned. {BETWEEN}")
+    if tree.nested:
+        raise Incorrect("op received refs inside a list: Ray resolves only refs passed directly as arguments. Call "
+                        "op.remote(a, b) with two refs.")
+    if len(tree.calls) != n - 1:
+        raise Incorrect(_count_hint(n, len(tree.calls), tree))
+    raise Incorrect("op received values (or refs made elsewhere), not the refs tree_reduce was given and the refs "
+                    "op.remote returned. Pass refs, and ray.get only the final ref.")
+
+
+def _judge_error(error: BaseException, what: str, n: int, run: Run, op: Any, refs: list[Any]) -> None:
+    """Turn an exception from the learner's code into the hint for its cause."""
+    if isinstance(error, IndexError):
+        raise Incorrect(f"`{what}` raised IndexError: a level with an odd number of items has no partner for its "
+                        "last item. Carry that item over to the next level unchanged (any count must work, not "
+                        "only powers of two).")
+    calls = run.submissions(op)
+    if calls:
+        _judge_arguments(Tree.of(run, op, refs), _blocking(run, max(c.seq for c in calls)), n)
+    raise Incorrect(learner_error(what, error))
+
+
+def _judge_call(tree_reduce: Callable[..., Any], n: int, source: str) -> int:
+    """Call ``tree_reduce`` on ``n`` fresh inputs and judge that one call; returns the tree's depth."""
+    _, op = _tasks()
+    refs, expected, order = _inputs(n)
+    what = f"tree_reduce(<{plural(n, 'input')}>, op)"
+    value, error, run = _call(tree_reduce, refs, op, what)
+    calls = run.submissions(op)
+    if error is not None:
+        _judge_error(error, what, n, run, op, refs)
+    if is_ref(value) or holds_ref(value):
+        raise Incorrect("tree_reduce returned an ObjectRef: return the value, ray.get of the final ref.")
+    if n == 1:
+        if calls:
+            raise Incorrect(f"With a single input, tree_reduce called op {plural(len(calls), 'time')}: there is "
+                            "nothing to combine, so return that input's value.")
+        if value != expected:
+            raise Incorrect(f"With a single input tree_reduce returned {short(value)}, not its value "
+                            f"{expected!r}: return ray.get(refs[0]).")
+        return 0
+    if not calls:
+        others = run.submissions()
+        if others:
+            raise Incorrect(f"tree_reduce submitted {plural(len(others), 'task')} of `{others[0].name}`, not of the "
+                            "`op` it was given. Call op.remote(a, b): the check passes in an op of its own.")
+        if _is_starter(tree_reduce):
+            raise NotAttempted("tree_reduce is still the starter: it fetches every value and adds them up in the "
+                               "notebook. Call op.remote(a, b) on pairs of refs, level by level.")
+        elsewhere = parallel_without_ray(source)
+        how = f" (with {elsewhere})" if elsewhere else ""
+        raise Incorrect(f"tree_reduce never called op.remote: it combined the values in the notebook{how}. Pass "
+                        "pairs of refs to op.remote(a, b), level by level, and ray.get only the final ref.")
+    tree = Tree.of(run, op, refs)
+    waited = _blocking(run, max(c.seq for c in calls))
+    _judge_arguments(tree, waited, n)
+    uses = tree.uses()
+    dropped = [p for oid, p in tree.leaves.items() if oid not in uses]
+    if dropped:
+        odd = " With an odd number of items, carry the last one over to the next level; do not drop it." \
+            if n % 2 or len(dropped) == 1 else ""
+        raise Incorrect(f"With {n} inputs, {plural(len(dropped), 'input')} never reached op (position "
+                        f"{short(sorted(dropped), 40)}): every input must be combined exactly once.{odd}")
+    twice = [p for oid, p in tree.leaves.items() if uses.get(oid, 0) > 1]
+    if twice:
+        raise Incorrect(f"With {n} inputs, input {short(sorted(twice), 40)} went into op more than once: combine "
+                        "each input exactly once.")
+    if len(calls) != n - 1:
+        raise Incorrect(_count_hint(n, len(calls), tree))
+    roots = tree.roots()
+    if len(roots) != 1 or any(len(k) != 2 for k in tree.children.values()):
+        raise Incorrect("Some op results were never combined further: keep combining until one ref is left, and "
+                        "return the value of that one.")
+    root = roots[0]
+    if tree.positions(root) != list(range(n)):
+        if run.waits():
+            raise Incorrect(f"The inputs were combined out of order: with op = string concatenation the result "
+                            f"would be {_spelled(tree, root, expected)!r}, not {expected!r}. Pairing whatever "
+                            "ray.wait returns first follows the order the inputs finish; op is associative but not "
+                            "commutative, so pair neighbours by position (0 with 1, 2 with 3, ...).")
+        raise Incorrect(f"The operands are in the wrong order: with op = string concatenation the result would be "
+                        f"{_spelled(tree, root, expected)!r}, not {expected!r}. Pair neighbours by position, "
+                        "the left one first: op.remote(level[i], level[i + 1]).")
+    depth, best = tree.depth(root), math.ceil(math.log2(n))
     if depth > best:
-        raise Incorrect(f"Your tree is {depth} levels deep for {n} inputs; a balanced tree needs {best}. Pair neighbours at every level.")
-    return depth, merges
+        if depth == n - 1:
+            raise Incorrect(f"Your reduction is a serial chain: {n} inputs took {depth} levels, each op waiting for "
+                            f"the one before. Combine pairs side by side, level by level: {best} levels.",
+                            evidence=_evidence(run, op, n))
+        raise Incorrect(f"Your tree is {depth} levels deep for {n} inputs; a balanced tree needs {best}. Pair "
+                        "neighbours at every level.", evidence=_evidence(run, op, n))
+    if waited:
+        how = "ray.get" if isinstance(waited[0], Fetch) else "ray.wait"
+        raise Incorrect(f"tree_reduce waited ({how}) before it had submitted its last op. {BETWEEN}",
+                        evidence=_evidence(run, op, n))
+    root_task = next(c.task_ids[0] for c in calls if c.object_ids and c.object_ids[0] == root)
+    fetched = run.fetched([root_task])
+    if root_task not in fetched:
+        raise Incorrect("tree_reduce did not return what the last op call returned: return ray.get(final_ref).")
+    if value != fetched[root_task] or value != expected:
+        raise Incorrect(f"tree_reduce returned {short(value)}, but the last op call returned "
+                        f"{short(fetched[root_task])}: return ray.get(final_ref) unchanged.")
+    return depth
 
 
-def _waits_between_levels(merges: tuple) -> bool:
-    """True if every combine of one level started only after every combine of the level below ended."""
-    by_depth: dict[int, list[tuple[float, float]]] = {}
-    for depth, start, end in merges:
-        by_depth.setdefault(depth, []).append((start, end))
-    return all(
-        min(s for s, _ in by_depth[d + 1]) >= max(e for _, e in by_depth[d]) - 0.01
-        for d in sorted(by_depth)
-        if d + 1 in by_depth
-    )
+def _spelled(tree: Tree, root: str, expected: str) -> str:
+    """What the learner's tree would have made of the expected letters."""
+    return "".join(expected[p] for p in tree.positions(root))
+
+
+def _counts() -> list[int]:
+    """The input counts of one check: an odd one, an even one that is no power of two, then 2 and 1."""
+    return [random.choice([5, 7, 9, 11, 13]), random.choice([6, 10, 12, 14]), 2, 1]
 
 
 @exercise("06.tree_reduce", "Reduce any number of inputs with a balanced tree of tasks")
 def tree_reduce_check(tree_reduce: Any) -> str:
-    """Run the learner's ``tree_reduce`` on 8 equal inputs, then on 11 inputs that finish in reverse order."""
+    """Calls ``tree_reduce`` on fresh inputs of several sizes; judges the tree each call built, from the journal."""
     if not callable(tree_reduce):
         raise Incorrect("`tree_reduce` should be a function taking (refs, op).")
-    # 8 equal inputs: in time, a tree runs 4, 2, then 1 combines; measure its levels from Ray's records.
-    for attempt in range(2):
-        value, spans = _run(tree_reduce, [0.0] * 8)
-        depth, _ = _judge_value(value, spans, 8)
-        levels = timing.levels(spans)
-        if levels <= depth:
-            break
-    else:
-        raise Incorrect(
-            f"Your tree has {depth} levels, but its 7 op calls ran in {levels} waves, one after another. "
-            "Calling ray.get on each op result before the next call serializes them: pass refs to op.remote "
-            "and call ray.get once, on the final ref."
-        )
-    # 11 inputs, the last ready first: odd leftovers, order, and no waiting for a whole level in the driver.
-    for attempt in range(2):
-        value, spans = _run(tree_reduce, [0.15 * (11 - i) for i in range(11)])
-        depth11, merges = _judge_value(value, spans, 11)
-        if not _waits_between_levels(merges):
-            break
-    else:
-        raise Incorrect(
-            "Each level waited for the whole previous level: ray.get between levels makes every combine wait for "
-            "the slowest input. Pass the refs of one level straight to op.remote for the next, and ray.get only the last."
-        )
-    return (
-        f"8 inputs took {depth} levels (measured {levels} waves of 4, 2, 1 combines) and 11 inputs {depth11} levels, "
-        "in order, with combines starting as soon as their two inputs were ready."
-    )
+    source = run_of("tree_reduce").source
+    counts = _counts()
+    depths = [_judge_call(tree_reduce, n, source) for n in counts]
+    shown = ", ".join(f"{n} inputs in {d} level{'s' if d != 1 else ''}" for n, d in zip(counts, depths) if n > 1)
+    return (f"Balanced trees, in order, with no wait between levels: {shown}; a single input came back as it was. "
+            "Each call's inputs were combined by position, exactly once.")

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import plots, record
+from .. import plots
 from ..grading import Incorrect, NotAttempted, exercise
 from ..lessons.life import ConwaysRules, State, patterns
 from ..lessons.life.rules import conway

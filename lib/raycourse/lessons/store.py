@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import numpy as np
 
-from ..timing import best_time  # re-exported: lesson 04 times its comparisons with it
+from ..timing import best_time  # noqa: F401  (re-exported: lesson 04 times its comparisons with it)
+
+__all__ = ["MIB", "StoreUsage", "array_of_mb", "best_time", "store_usage"]
 
 MIB = 1024 * 1024
 

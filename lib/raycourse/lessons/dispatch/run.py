@@ -1,296 +1,291 @@
-"""Run a workload the pull-based way, watch it, and report what happened (used by lesson 08 and its checks).
+"""Run a workload the pull-based way, watch it, and report what happened (lesson 09 and its checks).
 
-:class:`Workers` keeps a group of :class:`~raycourse.dispatch.PullWorker`
-actors alive across runs: starting an actor costs about a second on a small
-machine, so a lesson starts them once. :func:`run_pull` creates a dispatcher,
-a monitor and (unless given) a collector, starts the loops, and polls the
-monitor with a progress bar until the run ends, one of these ways:
+:func:`run_pull` starts the workers (yours, an actor class with ``run``, or
+the course's :class:`~.actors.PullWorker`), a dispatcher (yours behind a
+:class:`~.actors.DispatcherProxy`, or the course's leasing one) and a sink,
+starts every worker's loop, and polls with a progress bar until the run ends,
+one of these ways:
 
 * ``finished``: every loop returned (the normal end);
 * ``supervisor returned``: your ``supervise`` function returned;
-* ``stalled``: all results are in but some loops keep running (no end signal);
+* ``ignored DONE``: a worker asked again after it was told DONE;
+* ``stalled``: all results are in but some loop (or the supervisor) keeps running;
 * ``runaway``: far more results than tasks arrived (a task handed out again and again);
 * ``timeout``.
 
 It never hangs: loops still running at the end are stopped (the dispatcher and
-sink raise :class:`~raycourse.dispatch.RunStopped`) or, failing that, killed
-and replaced. The :class:`RunReport` holds the evidence the checks judge.
+sink raise :class:`~.actors.RunStopped`) or killed. The :class:`RunReport`
+holds the evidence: results, deliveries, the dispatcher's books, each task's
+interval. Starting an actor costs about a second on a small machine, so the
+course's own workers and bookkeeping actors are kept for the next run; yours
+are made fresh for every run (your class may have changed) and ended after it.
 """
 from __future__ import annotations
 
+import ctypes
+import random
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from .actors import (Collector, Dispatcher, Efficiency, PullWorker, Task, TaskMonitor, Timed, efficiency, spans,
-                       timed)
-from ...timing import Interval
-
-_REMOTE: dict[Any, Any] = {}
-
-
-def _remote(cls: type, **options: Any) -> Any:
-    """One Ray actor class per (class, options), made once: ray.remote on every call would re-register it."""
-    import ray
-
-    key = (cls, tuple(sorted(options.items())))
-    if key not in _REMOTE:
-        _REMOTE[key] = ray.remote(**options)(cls)
-    return _REMOTE[key]
+from ... import record
+from .actors import Dispatcher, DispatcherProxy, PullWorker, Task
+from .kept import (READY_TIMEOUT, actor_class, course_workers, error_text, helper, kept_actors, make_room, pid_of,
+                   wait_ready)
+from .measure import Slowed, timed
+from .report import RunReport
+from .sinks import Collector
 
 
-def _error_text(error: BaseException) -> str:
-    cause = getattr(error, "cause", None)
-    if isinstance(cause, BaseException):
-        return f"{type(cause).__name__}: {cause}"
-    return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+def _victim(tasks: Sequence[Task], kill: Any, rng: random.Random) -> list[Any]:
+    """Task ids to kill the holder of, first choice first: the one asked for, or long tasks early in the queue."""
+    if kill is True:
+        numbers = [t.payload for t in tasks if isinstance(t.payload, (int, float))]
+        if len(numbers) == len(tasks) and tasks:
+            cut = sorted(numbers)[int(0.75 * (len(numbers) - 1))]
+            early = [t.id for t in tasks[: max(1, int(0.75 * len(tasks)))] if t.payload >= cut]
+        else:
+            early = [t.id for t in tasks[: max(1, len(tasks) // 2)]]
+        rng.shuffle(early)
+        return early
+    if kill is None or kill is False:
+        return []
+    if kill not in {t.id for t in tasks}:
+        raise ValueError(f"kill should be True or the id of a task to kill the worker of, got {kill!r}")
+    return [kill]
 
 
-class Workers:
-    """A group of pull-worker actors, each reserving ``num_cpus`` (default one CPU slot)."""
-
-    def __init__(self, count: int, num_cpus: float = 1.0, ready_timeout: float = 180.0) -> None:
-        if not isinstance(count, int) or count < 1:
-            raise ValueError(f"count must be a positive whole number of workers, got {count!r}")
-        self.count, self.num_cpus, self.ready_timeout = count, num_cpus, ready_timeout
-        self.actors: dict[int, Any] = {}
-        self.helpers: dict[str, Any] = {}
-        self.next_id = 0
-        self.heal()
-
-    def helper(self, name: str, cls: type, *args: Any) -> Any:
-        """A bookkeeping actor (``num_cpus=0``) kept for the next run and reset, instead of a new process each run."""
-        import ray
-
-        actor = self.helpers.get(name)
-        if actor is not None:
-            try:
-                ray.get(actor.reset.remote(*args), timeout=self.ready_timeout)
-                return actor
-            except Exception:  # it died: make a new one
-                pass
-        actor = self.helpers[name] = _remote(cls, num_cpus=0).remote(*args)
-        return actor
-
-    def _start(self) -> int:
-        worker_id, self.next_id = self.next_id, self.next_id + 1
-        self.actors[worker_id] = _remote(PullWorker, num_cpus=self.num_cpus).remote(worker_id)
-        return worker_id
-
-    def relaunch(self, dead_id: int | None = None) -> tuple[int, Any]:
-        """Forget ``dead_id`` (if given) and start a fresh worker with a new id; returns (id, actor)."""
-        self.actors.pop(dead_id, None)
-        worker_id = self._start()
-        return worker_id, self.actors[worker_id]
-
-    def kill(self, worker_id: int) -> None:
-        import ray
-
-        actor = self.actors.pop(worker_id, None)
-        if actor is not None:
-            ray.kill(actor, no_restart=True)
-
-    def heal(self) -> list[int]:
-        """Replace dead workers and top the group up to ``count``; wait until all answer. Returns new ids."""
-        import ray
-
-        pings = {actor.ping.remote(): worker_id for worker_id, actor in self.actors.items()}
-        if pings:
-            ray.wait(list(pings), num_returns=len(pings), timeout=self.ready_timeout)
-        for ref, worker_id in pings.items():
-            try:
-                ray.get(ref, timeout=0)
-            except Exception:  # dead (RayActorError) or unresponsive: start another one instead
-                self.kill(worker_id)
-        new = [self._start() for _ in range(self.count - len(self.actors))]
-        if new:
-            refs = [self.actors[i].ping.remote() for i in new]
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.ready_timeout)
-            if len(ready) < len(refs):
-                raise RuntimeError(f"only {len(ready)} of {len(refs)} workers started within {self.ready_timeout:.0f} s: "
-                                   "are there enough CPUs? Each worker reserves num_cpus; helpers need num_cpus=0.")
-        return new
-
-    def items(self) -> list[tuple[int, Any]]:
-        return list(self.actors.items())
-
-    def __len__(self) -> int:
-        return len(self.actors)
-
-    def __repr__(self) -> str:
-        return f"Workers({len(self.actors)} pull workers, ids {sorted(self.actors)})"
+def _stop_thread(thread: threading.Thread) -> None:
+    """Raise SystemExit in a supervisor thread still running after the run, so it stops using the kernel."""
+    if thread.is_alive() and thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(SystemExit))
+        thread.join(2)
 
 
-@dataclass
-class RunReport:
-    """What a pull run did: results, how often each was delivered, how each loop ended, and when tasks ran."""
+def run_pull(payloads: Sequence[Any], work: Callable[[Any], Any], *, worker: Any = None, dispatcher: Any = None,
+             workers: int = 4, sink: Any = None, supervise: Callable | None = None, kill: Any = False,
+             kill_delay: float | None = None, worker_ids: Sequence[Any] | None = None,
+             task_ids: Sequence[Any] | None = None, slow: Mapping[int, float] | None = None,
+             delays: Mapping[Any, float] | None = None, timeout: float = 120.0, progress: bool = True,
+             desc: str = "tasks", seed: int | None = None) -> RunReport:
+    """Run ``work`` on every payload with pull workers; return a :class:`RunReport`.
 
-    total: int
-    workers: int
-    ended: str
-    seconds: float
-    results: dict[int, Any]
-    deliveries: dict[int, int]
-    loops: dict[int, str]  # worker id -> "returned 4", "error: ...", "killed", "stopped", "running"
-    killed: tuple[int, int] | None = None  # (worker id, task id) killed on purpose
-    requeued: int | None = None
-    relaunched: list[int] = field(default_factory=list)
-    supervisor: str | None = None  # "returned", "raised ...", "still running"
-    running_at_return: list[int] = field(default_factory=list)
-    used: dict[str, Any] = field(default_factory=dict, repr=False)
+    ``worker``: your worker actor class (made as ``Worker(worker_id)``, run as
+    ``run(dispatcher, collector, work)``); default: the course's. ``dispatcher``:
+    your dispatcher actor class (made with the list of :class:`Task` s);
+    default: the course's leasing one. ``sink``: an actor with ``add`` (e.g. a
+    :class:`FilePickler`); default: a collector. ``supervise(loops, dispatcher,
+    relaunch)``: your driver loop, run in a thread while this function watches.
+    ``kill=True`` kills the worker holding a randomly chosen long task (or the
+    task id given) ``kill_delay`` seconds after it took it.
 
-    def values(self) -> dict[int, Any]:
-        return {i: r.value if isinstance(r, Timed) else r for i, r in sorted(self.results.items())}
-
-    def missing(self) -> list[int]:
-        return [i for i in range(self.total) if i not in self.results]
-
-    def duplicates(self) -> dict[int, int]:
-        return {i: n for i, n in sorted(self.deliveries.items()) if n > 1}
-
-    def errors(self) -> dict[int, str]:
-        return {w: text[len("error: "):] for w, text in self.loops.items() if text.startswith("error: ")}
-
-    def intervals(self, name: str = "task") -> list[Interval]:
-        return spans(sorted(self.results.items()), name)
-
-    def efficiency(self, steady: bool = False) -> Efficiency:
-        return efficiency(self.intervals(), self.workers, steady)
-
-    def __str__(self) -> str:
-        e = self.efficiency()
-        return (f"{len(self.results)}/{self.total} results ({sum(self.deliveries.values())} deliveries) on {self.workers} "
-                f"workers, ended: {self.ended}; makespan {e.makespan:.2f} s, ideal {e.ideal:.2f} s, "
-                f"efficiency {e.ratio:.2f}")
-
-
-def _make_dispatcher(dispatcher: Any, payloads: list[Any], workers: Workers) -> Any:
-    import ray
-
-    tasks = [Task(i, p) for i, p in enumerate(payloads)]
-    if dispatcher is None:
-        return workers.helper("dispatcher", Dispatcher, payloads)
-    if isinstance(dispatcher, type):
-        return _remote(dispatcher, num_cpus=0).remote(tasks)
-    if isinstance(dispatcher, ray.actor.ActorClass):
-        return dispatcher.options(num_cpus=0).remote(tasks)
-    raise TypeError(f"dispatcher should be a class (we start it as an actor), got {type(dispatcher).__name__}")
-
-
-def run_pull(payloads: Sequence[Any], work: Callable[[Any], Any], workers: Workers, *, dispatcher: Any = None,
-             loop: Callable | None = None, sink: Any = None, supervise: Callable | None = None,
-             kill: str | None = None, timeout: float = 120.0, grace: float = 3.0, progress: bool = True,
-             desc: str = "tasks") -> RunReport:
-    """Run ``work`` on every payload with the pull workers; return a :class:`RunReport`.
-
-    ``dispatcher``: a class taking the list of :class:`Task` s (default: the
-    leasing :class:`Dispatcher`). ``loop``: the workers' loop (default
-    :func:`pull_loop`). ``sink``: an actor with ``add``/``results`` (default: a
-    new :class:`Collector`). ``supervise(loops, dispatcher, relaunch)``: your
-    driver loop, run in a thread while this function shows progress. ``kill="last"``:
-    kill the worker running the last unfinished task once every other loop ended.
+    For checks: ``worker_ids``, ``task_ids``, ``slow`` (worker index -> how many
+    times slower), ``delays`` (task id -> seconds the sink takes to store it).
     """
     import ray
+
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers should be a positive whole number, got {workers!r}")
+    if kill and dispatcher is not None:
+        raise ValueError("kill needs the course's dispatcher (it leases tasks): leave dispatcher=None")
+    ids = list(task_ids) if task_ids is not None else list(range(len(payloads)))
+    if len(ids) != len(payloads) or len(set(ids)) != len(ids):
+        raise ValueError("task_ids should give one distinct id per payload")
+    tasks = [Task(i, p) for i, p in zip(ids, payloads)]
+    report = RunReport(len(tasks), workers, tasks=tasks,
+                       used=dict(worker=worker, dispatcher=dispatcher, supervise=supervise, work=work))
+    rng = random.Random(seed)
+    with record.paused():
+        _run(report, ray, work, worker, dispatcher, sink, supervise, _victim(tasks, kill, rng),
+             kill_delay if kill_delay is not None else rng.uniform(0.05, 0.25), worker_ids, slow or {},
+             dict(delays or {}), timeout, progress, desc)
+    return report
+
+
+def _run(report: RunReport, ray: Any, work: Callable, worker: Any, dispatcher: Any, sink: Any, supervise: Any,
+         victims: list[Any], kill_delay: float, worker_ids: Sequence[Any] | None, slow: Mapping[int, float],
+         delays: dict[Any, float], timeout: float, progress: bool, desc: str) -> None:
     from tqdm.auto import tqdm
 
-    if not isinstance(workers, Workers):
-        raise TypeError(f"workers should be a dispatch.Workers group, got {type(workers).__name__}")
-    if kill not in (None, "last"):
-        raise ValueError(f"kill should be None or 'last', got {kill!r}")
-    payloads, started = list(payloads), time.monotonic()
-    workers.heal()
-    monitor = workers.helper("monitor", TaskMonitor, len(payloads))
-    disp = _make_dispatcher(dispatcher, payloads, workers)
-    sink = sink if sink is not None else workers.helper("collector", Collector)
-    ray.get(sink.attach.remote(monitor))
-    work_t = timed(work)
-    loops = {actor.run.remote(disp, sink, work_t, loop): wid for wid, actor in workers.items()}
-    first = set(loops)
-    report = RunReport(len(payloads), len(workers), "", 0.0, {}, {}, {},
-                       used=dict(loop=loop, dispatcher=dispatcher, supervise=supervise, work=work, payloads=payloads))
-    lock = threading.Lock()
+    started, tasks, n = time.monotonic(), report.tasks, report.workers
+    if worker is None:
+        crew = course_workers(n)
+        ids = list(worker_ids) if worker_ids is not None else list(crew)
+        team = {wid: crew_actor for wid, (crew_actor, _) in zip(ids, crew.values())}
+        report.pids = {wid: pid for wid, (_, pid) in zip(ids, crew.values())}
+        kept_as = dict(zip(ids, crew))  # this run's worker id -> the id the kept worker was made with
+    else:
+        ids, kept_as = list(worker_ids) if worker_ids is not None else list(range(n)), {}
+        make_room(n)
+        team = {wid: worker.options(num_cpus=1).remote(wid) for wid in ids}
+        report.pids = wait_ready(team, "workers")
+    report.worker_ids = list(ids)
+    if dispatcher is None:
+        disp = helper("dispatcher", Dispatcher, tasks)
+    else:
+        inner = dispatcher.options(num_cpus=0).remote(tasks)
+        wait_ready({"TaskDispatcher": inner}, "dispatchers")
+        disp = helper("proxy", DispatcherProxy, inner, tasks, 30.0)
+    collector = sink if sink is not None else helper("collector", Collector, max_concurrency=32)
+    ray.get(collector.attach.remote(disp, delays))
+    rtt = max(_round_trip(ray, disp) for _ in range(3))
+    grace = min(30.0, max(10.0, 40 * rtt))  # only a wrong answer ever waits this long
+    base = timed(work)
+    jobs = {wid: timed(Slowed(work, slow[k])) if k in slow else base for k, wid in enumerate(ids)}
+    loops: dict[Any, Any] = {}
+    for wid, actor in team.items():
+        extra = () if worker is not None else (wid,)
+        loops[actor.run.remote(disp, collector, jobs[wid], *extra)] = wid
+    report.loop_tasks = {ref.task_id().hex(): wid for ref, wid in loops.items()}
+    report.born = {task: time.time() for task in report.loop_tasks}
+    lock, outcome, starting = threading.Lock(), {}, []  # starting: pings of relaunched workers not yet up
 
-    def relaunch() -> tuple[Any, int]:
-        with lock:
-            wid, actor = workers.relaunch()
-            ref = actor.run.remote(disp, sink, work_t, loop)
+    def relaunch() -> tuple[Any, Any]:
+        with record.paused(), lock:
+            dead = _dead(ray, loops)
+            if len(report.relaunched) >= len(dead):
+                raise RuntimeError(f"relaunch() was called {len(report.relaunched) + 1} times, but "
+                                   f"{len(dead)} worker(s) died: relaunch once per worker whose loop raised "
+                                   "ActorDiedError")
+            wid = max([w for w in report.pids if isinstance(w, int)] + [-1]) + 1
+            if worker is None:
+                kept = kept_actors()
+                wid = max(wid, kept["next_id"])
+                kept["next_id"] = wid + 1
+                actor = team[wid] = actor_class(PullWorker, num_cpus=1).remote(wid)
+                kept["workers"][wid], kept_as[wid] = (actor, 0), wid
+                ref = actor.run.remote(disp, collector, base, wid)
+            else:
+                actor = team[wid] = worker.options(num_cpus=1).remote(wid)
+                ref = actor.run.remote(disp, collector, base)
+            starting.append((actor.__ray_call__.remote(pid_of), time.monotonic()))
+            report.pids[wid] = 0
             loops[ref] = wid
+            report.loop_tasks[ref.task_id().hex()] = wid
+            report.born[ref.task_id().hex()] = time.time()
             report.relaunched.append(wid)
         return ref, wid
-
-    outcome: dict[str, str] = {}
 
     def run_supervisor() -> None:
         try:
             supervise(dict(loops), disp, relaunch)
             outcome["supervisor"] = "returned"
         except Exception as error:  # the learner's driver code: report, never crash the run
-            outcome["supervisor"] = f"raised {type(error).__name__}: {_error_text(error)}"
+            outcome["supervisor"] = f"raised {error_text(error)}"
 
-    thread = threading.Thread(target=run_supervisor, daemon=True) if supervise else None
+    thread = threading.Thread(target=run_supervisor, daemon=True, name="raycourse-supervise") if supervise else None
     if thread:
         thread.start()
-    bar = tqdm(total=len(payloads), desc=desc, disable=not progress, leave=True)
-    complete_since = None
+    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, leave=True)
+    complete_since, watch_since, settled = None, None, time.monotonic()
     while True:
         with lock:
-            refs = list(loops)
-        _, running = ray.wait(refs, num_returns=len(refs), timeout=0.1)
-        progress_now = ray.get(monitor.progress.remote())
-        bar.update(progress_now.done - bar.n)
+            refs, pings = list(loops), list(starting)
+        _, running = ray.wait(refs, num_returns=len(refs), timeout=0.05)
+        stored, delivered = ray.get(collector.progress.remote())
+        bar.update(stored - bar.n)
         now = time.monotonic()
-        if kill and report.killed is None and len(running) == 1 and running[0] in first:
-            leased = ray.get(disp.leased.remote())
-            wid = loops[running[0]]
-            if wid in leased and not ray.get(disp.status.remote())["queued"]:
-                workers.kill(wid)
-                report.killed = (wid, leased[wid])
+        if pings:  # a relaunched worker still starting (seconds on a busy machine) is not a stalled run
+            up, _ = ray.wait([p for p, _ in pings], num_returns=len(pings), timeout=0)
+            with lock:
+                starting[:] = [(p, t) for p, t in starting if p not in up and now - t < READY_TIMEOUT]
+            settled, complete_since = now, None
+        if victims and report.killed is None:
+            where, holder = ray.get(disp.where.remote(victims[0]))
+            if where == "leased":
+                watch_since = watch_since or now
+                if now - watch_since >= kill_delay and holder in team:
+                    ray.kill(team[holder], no_restart=True)
+                    kept_actors()["workers"].pop(kept_as.get(holder), None)
+                    report.killed, report.kill_time = (holder, victims[0]), time.time()
+            elif where != "queued":
+                victims.pop(0)  # finished before we could kill its worker: try the next one
+                watch_since = None
+        if ray.get(disp.told_done_twice.remote()):
+            report.ended = "ignored DONE"
+            break
         if thread is not None and not thread.is_alive():
             report.ended = "supervisor returned"
             with lock:
                 refs = list(loops)
             _, running = ray.wait(refs, num_returns=len(refs), timeout=0)  # again: it may have relaunched since
-            report.running_at_return = sorted(loops[r] for r in running)
+            report.running_at_return = sorted((loops[r] for r in running), key=repr)
             break
         if thread is None and not running:
             report.ended = "finished"
             break
-        if progress_now.delivered >= 2 * len(payloads) + len(workers):
+        if delivered >= 2 * len(tasks) + n:
             report.ended = "runaway"
             break
-        complete_since = complete_since or (now if progress_now.done >= len(payloads) else None)
+        complete_since = complete_since or (now if stored >= len(tasks) else None)
         if complete_since and now - complete_since > grace:
             report.ended = "stalled"
             break
-        if now - started > timeout:
+        if now - settled > timeout:
             report.ended = "timeout"
             break
+    if report.ended == "finished" and sink is None:
+        _drain(ray, collector, grace)
     bar.close()
     report.supervisor = outcome.get("supervisor", "still running" if thread else None)
-    report.results = ray.get(sink.results.remote())
-    report.deliveries = ray.get(sink.deliveries.remote())
-    if dispatcher is None:
-        report.requeued = ray.get(disp.status.remote())["requeued"]
-    _finish_loops(report, loops, disp, sink, workers, grace)
+    report.results = ray.get(collector.results.remote()) if sink is None else _sink_results(ray, collector)
+    report.deliveries = ray.get(collector.deliveries.remote())
+    report.books = ray.get(disp.books.remote())
+    _finish_loops(report, loops, disp, collector, team, kept_as, grace)
+    if thread is not None:
+        _stop_thread(thread)
+    if worker is not None:
+        for actor in team.values():
+            ray.kill(actor, no_restart=True)
+    if dispatcher is not None:
+        ray.kill(inner, no_restart=True)
     report.seconds = time.monotonic() - started
-    return report
 
 
-def _finish_loops(report: RunReport, loops: dict[Any, int], disp: Any, sink: Any, workers: Workers, grace: float) -> None:
+def _dead(ray: Any, loops: Mapping[Any, Any]) -> list[Any]:
+    """Worker ids whose loop ended because the worker died."""
+    ready, _ = ray.wait(list(loops), num_returns=len(loops), timeout=0)
+    dead = []
+    for ref in ready:
+        try:
+            ray.get(ref, timeout=0)
+        except ray.exceptions.RayActorError:
+            dead.append(loops[ref])
+        except Exception:  # the loop raised: its worker is alive
+            pass
+    return dead
+
+
+def _round_trip(ray: Any, actor: Any) -> float:
+    began = time.monotonic()
+    ray.get(actor.ping.remote())
+    return time.monotonic() - began
+
+
+def _sink_results(ray: Any, sink: Any) -> dict[Any, Any]:
+    try:
+        return ray.get(sink.results.remote())
+    except Exception:  # a sink without results(): the run's file or store is the learner's to read
+        return {}
+
+
+def _finish_loops(report: RunReport, loops: dict[Any, Any], disp: Any, sink: Any, team: dict[Any, Any],
+                  kept_as: dict[Any, Any], grace: float) -> None:
     """Record how each loop ended; stop (then kill) the ones still running so nothing outlives the run."""
     import ray
 
     refs = list(loops)
     _, running = ray.wait(refs, num_returns=len(refs), timeout=0)
     if running:
-        for actor in (disp, sink):
-            if hasattr(actor, "stop"):
-                actor.stop.remote()
+        disp.stop.remote()
+        sink.stop.remote()
         _, still = ray.wait(running, num_returns=len(running), timeout=grace)
         for ref in still:
-            workers.kill(loops[ref])
-            report.loops[loops[ref]] = "running"
+            wid = loops[ref]
+            if wid in team:
+                ray.kill(team[wid], no_restart=True)
+            kept_actors()["workers"].pop(kept_as.get(wid), None)
+            report.loops[wid] = "running"
     for ref, wid in loops.items():
         if wid in report.loops:
             continue
@@ -298,6 +293,18 @@ def _finish_loops(report: RunReport, loops: dict[Any, int], disp: Any, sink: Any
             report.loops[wid] = f"returned {ray.get(ref, timeout=grace)!r}"
         except ray.exceptions.RayActorError:
             report.loops[wid] = "killed" if report.killed and report.killed[0] == wid else "died"
-        except Exception as error:  # the learner's loop raised
-            text = _error_text(error)
+        except Exception as error:  # the loop raised
+            text = error_text(error)
             report.loops[wid] = "stopped" if ref in running and "RunStopped" in text else f"error: {text}"
+
+
+def _drain(ray: Any, collector: Any, grace: float) -> None:
+    """Let ``add`` calls still storing finish (a worker that did not wait for them has already returned)."""
+    deadline, quiet_since, last = time.monotonic() + grace, time.monotonic(), None
+    while time.monotonic() < deadline:
+        state = (ray.get(collector.busy.remote()), *ray.get(collector.progress.remote()))
+        if state != last:
+            quiet_since, last = time.monotonic(), state
+        elif state[0] == 0 and time.monotonic() - quiet_since > 0.3:
+            return
+        time.sleep(0.05)

@@ -1,18 +1,19 @@
 """Prepare a learner's notebook for grading: read it, tell its lesson, restore the course's check cells.
 
-Used by :mod:`raycourse.grade` (whose docstring has the threat model). Kept apart
-because it needs no kernel: everything here is plain notebook manipulation and is
-unit-tested without running anything.
+Used by :mod:`.run`. Kept apart because it needs no kernel: everything here is
+plain notebook manipulation and is unit-tested without running anything.
 
-* :func:`read_notebook` turns a file into a notebook or a :class:`Problem` with a
-  reason a person can act on (empty file, invalid JSON, no cells).
+* :func:`read_notebook` turns a file's bytes into a notebook or a :class:`Problem`
+  with a reason a person can act on (empty file, invalid JSON, no cells).
 * :func:`check_lesson` compares the notebook with the course's reference
   notebooks (``notebooks/NN_topic.ipynb``) by cell ids, unchanged markdown and
   check calls, so a file named 01 that holds lesson 03 is reported, not run.
-* :func:`discover` finds the learners' files (layouts in :mod:`raycourse.grade`).
-* :func:`prepare` builds the notebook that runs: outputs dropped, a hidden first
-  cell that snapshots the course's modules, and each exercise's pristine check
-  cell (from the reference) wired to the snapshot and to a per-cell token.
+* :func:`prepare` builds the notebook that runs: outputs dropped, a first cell
+  that installs the grader's guard (:mod:`.sentinel`), and each exercise's
+  pristine check cell (from the reference) calling the guard's checker with a
+  fresh nonce. The grader runs the first cell and the check cells silently.
+* :func:`start_arguments` reads the learner's ``raycourse.start(...)`` calls, so
+  the grader can give the notebook a shared Ray of exactly that size.
 """
 from __future__ import annotations
 
@@ -27,51 +28,16 @@ from typing import Any
 import nbformat
 
 from ... import grading
-from .report import ERROR, Row
+from .sentinel import CHECKER_MODULE
 
 PLACEHOLDER = "Write your answer here"
 _CHECK_CALL = r"""\b(?:check|grade)\(\s*["']{}["']"""
-_PROLOGUE = r'''# raycourse.grade: snapshot the course's checks before any learner code runs.
-def _raycourse_grader(log_path, lesson):
-    import importlib, json, sys, types
-    import raycourse.grading as grading
-    try:
-        importlib.import_module(f"raycourse.checks.lesson{lesson}")
-    except ModuleNotFoundError:
-        pass
-    modules = {n: m for n, m in list(sys.modules.items()) if m is not None and n.split(".")[0] == "raycourse"}
-    saved = {n: dict(vars(m)) for n, m in modules.items()}
-    functions = [(f, f.__code__, f.__defaults__, f.__kwdefaults__) for names in saved.values() for f in names.values()
-                 if isinstance(f, types.FunctionType) and str(f.__module__).startswith("raycourse")]
-    registry, grade, show, write, dumps = dict(grading._REGISTRY), grading.grade, grading.show, open, json.dumps
-
-    def restore():
-        for name, module in modules.items():
-            sys.modules[name] = module
-            vars(module).update(saved[name])
-        for f, code, defaults, kwdefaults in functions:
-            f.__code__, f.__defaults__, f.__kwdefaults__ = code, defaults, kwdefaults
-        grading._REGISTRY.clear()
-        grading._REGISTRY.update(registry)
-
-    def checker(token):
-        def check(exercise_id, **answer):
-            restore()
-            verdict = grade(exercise_id, **answer)
-            record = {"token": token, "exercise": verdict.exercise, "status": verdict.status, "message": verdict.message}
-            with write(log_path, "a", encoding="utf-8") as log:
-                log.write(dumps(record) + "\n")
-            show(verdict)
-        return check
-
-    grader = types.ModuleType("_raycourse_grader")
-    grader.checker = checker
-    sys.modules["_raycourse_grader"] = grader
-
-
-_raycourse_grader(LOG_PATH, LESSON)
-del _raycourse_grader
-'''
+OUTPUT_LIMIT = 2_000_000  # characters of printed output a kernel sends before the guard drops the rest
+PROLOGUE = """# raycourse-grade: the grader's guard, installed before any learner code (run silently).
+import raycourse.tools.classroom.sentinel as _raycourse_sentinel
+_raycourse_sentinel.install({lesson!r}, {limit})
+del _raycourse_sentinel
+"""
 
 
 class Problem(Exception):
@@ -130,23 +96,24 @@ def load_course(course: Path) -> dict[str, Lesson]:
     return lessons
 
 
-def read_notebook(path: Path) -> Any:
-    """The notebook at ``path`` (nbformat 4), or :class:`Problem` saying why it is not one."""
-    data = path.read_bytes()
+def read_notebook(data: bytes, name: str) -> Any:
+    """The notebook in ``data`` (nbformat 4), or :class:`Problem` saying why it is not one."""
     if not data.strip():
-        raise Problem(f"{path.name} is empty ({len(data)} bytes): the notebook was not saved.")
+        raise Problem(f"{name} is empty ({len(data)} bytes): the notebook was not saved.")
     try:
         raw = json.loads(data.decode("utf-8", errors="replace"))
     except json.JSONDecodeError as error:
-        raise Problem(f"{path.name} is not a notebook: invalid JSON ({error.msg} at line {error.lineno}).") from None
+        raise Problem(f"{name} is not a notebook: invalid JSON ({error.msg} at line {error.lineno}).") from None
+    except RecursionError:
+        raise Problem(f"{name} is not a notebook: its JSON is nested too deeply.") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", raw.get("worksheets")), list):
-        raise Problem(f"{path.name} is JSON but not a Jupyter notebook (no list of cells).")
+        raise Problem(f"{name} is JSON but not a Jupyter notebook (no list of cells).")
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
     except Exception as error:  # nbformat raises several types for damaged notebooks
-        raise Problem(f"{path.name} is a damaged notebook ({type(error).__name__}: {error}).") from None
+        raise Problem(f"{name} is a damaged notebook ({type(error).__name__}: {_snippet(str(error))}).") from None
     if not any(_source(cell).strip() for cell in nb.cells):
-        raise Problem(f"{path.name} has no cells with content: an empty notebook.")
+        raise Problem(f"{name} has no cells with content: an empty notebook.")
     return nb
 
 
@@ -197,15 +164,15 @@ def _without_checks(source: str, exercises: list[str]) -> str:
     return "".join(lines)
 
 
-def pristine_check(source: str, token: str) -> str:
-    """The course's check cell with ``raycourse.check`` replaced by the grader's snapshotted checker."""
+def pristine_check(source: str, nonce: str) -> str:
+    """The course's check cell with ``raycourse.check`` replaced by the guard's checker for this nonce."""
     tree = ast.parse(source)
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args and isinstance(n.args[0], ast.Constant)]
     call = next(n for n in calls if getattr(n.func, "attr", getattr(n.func, "id", "")) == "check")
     lines = source.encode().splitlines(keepends=True)
     head = b"".join(lines[: call.func.lineno - 1]) + lines[call.func.lineno - 1][: call.func.col_offset]
     tail = lines[call.func.end_lineno - 1][call.func.end_col_offset :] + b"".join(lines[call.func.end_lineno :])
-    replacement = f'__import__("sys").modules["_raycourse_grader"].checker("{token}")'
+    replacement = f'__import__("sys").modules["{CHECKER_MODULE}"].checker("{nonce}")'
     return "# The course's check cell, run by the grader.\n" + (head.decode() + replacement + tail.decode())
 
 
@@ -215,10 +182,20 @@ class Plan:
 
     nb: Any
     origin: list[int | None]  # graded cell index -> the learner's cell number (1-based), None if inserted
-    tokens: dict[str, str] = field(default_factory=dict)  # exercise -> token its check cell logs
+    nonces: dict[str, str] = field(default_factory=dict)  # exercise -> nonce its check cell's verdict carries
     check_cell: dict[str, int] = field(default_factory=dict)  # exercise -> graded cell index
     notes: dict[str, str] = field(default_factory=dict)  # exercise -> what the grader had to repair
     errors: dict[str, str] = field(default_factory=dict)  # exercise -> why it cannot be graded
+
+    @property
+    def silent(self) -> set[int]:
+        """Cells the grader runs silently: its guard and the course's check cells."""
+        return {0, *self.check_cell.values()}
+
+    def learner_cells(self) -> list[tuple[int, str]]:
+        """(the learner's cell number, source) of every learner code cell that runs."""
+        return [(number, _source(cell)) for cell, number in zip(self.nb.cells, self.origin)
+                if number is not None and cell.cell_type == "code"]
 
 
 def _find_check(nb: Any, lesson: Lesson, exercise: str) -> tuple[str, int] | None:
@@ -243,8 +220,8 @@ def _find_check(nb: Any, lesson: Lesson, exercise: str) -> tuple[str, int] | Non
     return None
 
 
-def prepare(nb: Any, lesson: Lesson, log_path: Path) -> Plan:
-    """Strip outputs, put the course's pristine check cells in place, add the snapshot cell first."""
+def prepare(nb: Any, lesson: Lesson) -> Plan:
+    """Strip outputs, put the course's pristine check cells in place, add the guard's cell first."""
     where: dict[int, dict[str, list[str]]] = {}
     errors: dict[str, str] = {}
     notes: dict[str, str] = {}
@@ -260,15 +237,15 @@ def prepare(nb: Any, lesson: Lesson, log_path: Path) -> Plan:
             notes[exercise] = "The check cell was missing; the course's check was put back after your answer."
         elif _norm(_source(nb.cells[index])) != _norm(pristine):
             notes[exercise] = "The check cell had been edited; the course's original check was run instead."
-    prologue = _PROLOGUE.replace("LOG_PATH", repr(str(log_path))).replace("LESSON", repr(lesson.number))
+    prologue = PROLOGUE.format(lesson=lesson.number, limit=OUTPUT_LIMIT)
     plan = Plan(nbformat.v4.new_notebook(metadata=nb.metadata), [None], notes=notes, errors=errors)
     plan.nb.cells.append(nbformat.v4.new_code_cell(prologue))
 
     def add_checks(exercises: list[str]) -> None:
         for exercise in exercises:
-            plan.tokens[exercise] = token = secrets.token_hex(12)
+            plan.nonces[exercise] = nonce = secrets.token_hex(16)
             plan.check_cell[exercise] = len(plan.nb.cells)
-            plan.nb.cells.append(nbformat.v4.new_code_cell(pristine_check(_source(lesson.cells[lesson.checks[exercise]]), token)))
+            plan.nb.cells.append(nbformat.v4.new_code_cell(pristine_check(_source(lesson.cells[lesson.checks[exercise]]), nonce)))
             plan.origin.append(None)
 
     for index, cell in enumerate(nb.cells):
@@ -285,50 +262,50 @@ def prepare(nb: Any, lesson: Lesson, log_path: Path) -> Plan:
     return plan
 
 
-# --- finding the submissions -----------------------------------------------------------------------
+# --- what Ray the notebook asks for ---------------------------------------------------------------
 
 
-def lesson_of(stem: str, lessons: dict[str, Lesson]) -> tuple[str | None, str]:
-    """(lesson number or None, the part of the file name that named it)."""
-    for number, lesson in lessons.items():
-        if lesson.stem.lower() in stem.lower():
-            start = stem.lower().index(lesson.stem.lower())
-            return number, stem[start : start + len(lesson.stem)]
-    match = re.search(r"(?<!\d)(\d{1,2})(?!\d)", stem)
-    return (match.group(1).zfill(2), match.group(1)) if match else (None, "")
+def _literal(node: ast.AST) -> Any:
+    """A constant, a dict/list of them, or arithmetic on numbers (``400 * 1024**2``); ValueError otherwise."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Pow)):
+        left, right = _literal(node.left), _literal(node.right)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+            raise ValueError("arithmetic on non-numbers")
+        if isinstance(node.op, ast.Pow) and abs(right) > 64:
+            raise ValueError("exponent too large")
+        ops = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+               ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b, ast.Pow: lambda a, b: a ** b}
+        return ops[type(node.op)](left, right)
+    return ast.literal_eval(node)
 
 
-def learner_of(relative: Path, token: str, root: Path) -> str:
-    """The first folder, else the file name without its lesson part (``alice__01_tasks`` -> ``alice``)."""
-    if len(relative.parts) > 1:
-        return relative.parts[0]
-    stem = relative.stem
-    parts = [p for p in stem.split("__") if p] if "__" in stem else [stem.replace(token, " ", 1) if token else stem]
-    name = next((p for p in parts if not token or token not in p), parts[0] if parts else "")
-    return name.strip(" _-.()") or root.resolve().name
+def start_arguments(cells: list[tuple[int, str]]) -> tuple[list[dict[str, Any]] | None, bool]:
+    """The literal arguments of each ``raycourse.start(...)`` call in the learner's cells (None if any is not
+    literal), and whether the cells call ``ray.init`` without an address (they start a Ray of their own)."""
+    from IPython.core.inputtransformer2 import TransformerManager
 
-
-def discover(root: Path, lessons: dict[str, Lesson], wanted: list[str] | None, skip: Path) -> tuple[dict[tuple[str, str], list[Path]], list[Row]]:
-    """{(learner, lesson): files} for the lessons to grade, and rows for files that name no known lesson."""
-    found: dict[tuple[str, str], list[Path]] = {}
-    unknown: list[Row] = []
-    for path in sorted(root.rglob("*.ipynb")):
-        relative = path.relative_to(root)
-        if any(part.startswith((".", "__MACOSX")) for part in relative.parts) or skip in path.resolve().parents:
+    calls: list[dict[str, Any]] = []
+    literal, own_init = True, False
+    for _, source in cells:
+        try:
+            tree = ast.parse(TransformerManager().transform_cell(source))
+        except (SyntaxError, ValueError, IndexError):
             continue
-        number, token = lesson_of(path.stem, lessons)
-        learner = learner_of(relative, token, root)
-        if number in lessons and (wanted is None or number in wanted):
-            found.setdefault((learner, number), []).append(path)
-        elif number not in lessons and wanted is None:
-            why = f"lesson {number} is not part of this course" if number else "its name has no lesson number"
-            unknown.append(Row(learner, number or "?", "", ERROR, f"{relative} was not graded: {why} (name files NN_topic.ipynb)."))
-    return found, unknown
-
-
-def choose(files: list[Path], lesson: Lesson) -> tuple[Path, str]:
-    """The file to grade among a learner's files for one lesson, and a note naming the others."""
-    exact = [f for f in files if f.stem == lesson.stem]
-    chosen = exact[0] if exact else max(files, key=lambda f: f.stat().st_mtime)
-    others = [f.name for f in files if f != chosen]
-    return chosen, (f"Graded {chosen.name}; also handed in: {', '.join(others)}." if others else "")
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = f"{getattr(func.value, 'id', '')}.{func.attr}" if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "ray.init" and not any(k.arg == "address" for k in node.keywords):
+                own_init = True
+            elif name in {"raycourse.start", "start"} or name.endswith(".start") and name.split(".")[0] in {"raycourse", "rc"}:
+                try:
+                    arguments = {k.arg: _literal(k.value) for k in node.keywords if k.arg}
+                    if node.args:
+                        arguments["num_cpus"] = _literal(node.args[0])
+                    if len(node.args) > 1 or any(k.arg is None for k in node.keywords):
+                        raise ValueError("positional arguments beyond num_cpus")
+                    calls.append(arguments)
+                except (ValueError, TypeError, SyntaxError, ZeroDivisionError, OverflowError):
+                    literal = False
+    return (calls if literal else None), own_init

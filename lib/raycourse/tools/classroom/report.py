@@ -1,31 +1,41 @@
 """Write a class's grades: a CSV for spreadsheets and an HTML page for people.
 
-:mod:`raycourse.grade` produces one :class:`Row` per learner, lesson and
-exercise. The CSV is the machine-readable record (columns ``learner, lesson,
-exercise, status, message``); the HTML report is what an instructor reads: a
-summary of counts, then one colour-coded table per learner. Every message
-comes from a learner's notebook or its error output, so it is HTML-escaped.
+:mod:`.run` produces one :class:`Row` per learner, lesson and exercise. The CSV
+is the machine-readable record (columns ``learner, lesson, exercise, status,
+message``); the HTML report is what an instructor reads: a summary of counts,
+then one colour-coded table per learner. Every name and message comes from a
+learner's files, so the HTML is escaped, and CSV cells that a spreadsheet would
+run as a formula (starting with ``= + - @``, a tab or a carriage return) are
+prefixed with ``'``. :func:`folders` gives each learner one readable folder for
+the executed notebooks: Unicode letters kept, a short hash where names collide.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
+import re
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from ...grading import CORRECT, INCORRECT, NOT_ATTEMPTED
 
 ERROR = "error"
-STATUSES = (CORRECT, INCORRECT, NOT_ATTEMPTED, ERROR)
+NEEDS_REVIEW = "needs review"  # the check said correct, but the notebook reached into the grader or Ray
+STATUSES = (CORRECT, NEEDS_REVIEW, INCORRECT, NOT_ATTEMPTED, ERROR)
 COLUMNS = ("learner", "lesson", "exercise", "status", "message")
 _STYLE = {  # status -> (text colour, background); the same palette as the verdicts in notebooks
     CORRECT: ("#1a7f37", "#e6f4ea"),
     NOT_ATTEMPTED: ("#6e5600", "#fff8c5"),
     INCORRECT: ("#b42318", "#fdecea"),
     ERROR: ("#ffffff", "#8e24aa"),
+    NEEDS_REVIEW: ("#0b4f8a", "#dbeafe"),
 }
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -40,13 +50,40 @@ class Row:
     notebook: str = ""  # the executed notebook, relative to the output folder, if one was written
 
 
+def safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a leading ``'``."""
+    return f"'{value}" if value.startswith(_FORMULA) else value
+
+
 def write_csv(rows: list[Row], path: Path) -> None:
-    """One line per row; UTF-8 with a header, readable by any spreadsheet."""
+    """One line per row; UTF-8 with a header, readable by any spreadsheet, never a formula."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for row in rows:
-            writer.writerow([row.learner, row.lesson, row.exercise, row.status, row.message])
+            writer.writerow([safe_cell(v) for v in (row.learner, row.lesson, row.exercise, row.status, row.message)])
+
+
+def _readable(name: str) -> str:
+    """Letters and digits of any script, spaces, ``- _ .``; nothing a path or a shell would read specially."""
+    text = unicodedata.normalize("NFC", name)
+    text = "".join(c if c.isalnum() or c in " -_." else "_" for c in text)
+    text = re.sub(r"_+", "_", re.sub(r"\s+", " ", text)).strip(" ._")
+    return text[:60].rstrip(" ._") or "learner"
+
+
+def folders(learners: list[str]) -> dict[str, str]:
+    """learner -> a folder name unique among them (case-insensitively), readable, with a short hash if needed."""
+    wanted: dict[str, list[str]] = {}
+    for learner in sorted(set(learners)):
+        wanted.setdefault(_readable(learner).casefold(), []).append(learner)
+    chosen = {}
+    for names in wanted.values():
+        for learner in names:
+            base = _readable(learner)
+            suffix = hashlib.sha1(learner.encode("utf-8")).hexdigest()[:6]
+            chosen[learner] = base if len(names) == 1 and base == learner.strip() else f"{base}-{suffix}"
+    return chosen
 
 
 def _badge(status: str) -> str:
@@ -71,19 +108,19 @@ def _counts_table(rows: list[Row]) -> str:
     return f'<table class="summary"><tr><th></th>{head}</tr>{"".join(lines)}</table>'
 
 
-def _learner_table(learner: str, rows: list[Row]) -> str:
+def _learner_table(learner: str, rows: list[Row], anchor: str) -> str:
     correct = sum(row.status == CORRECT for row in rows)
     graded = sum(1 for row in rows if row.exercise)
     body = []
     for row in rows:
-        link = f' <a href="{html.escape(row.notebook)}">notebook</a>' if row.notebook else ""
+        link = f' <a href="{html.escape(quote(row.notebook))}">notebook</a>' if row.notebook else ""
         body.append(
             f'<tr data-status="{html.escape(row.status)}"><td>{html.escape(row.lesson)}</td>'
             f"<td>{html.escape(row.exercise)}</td><td>{_badge(row.status)}</td>"
             f"<td>{html.escape(row.message)}{link}</td></tr>"
         )
     return (
-        f'<h2 id="{html.escape(learner)}">{html.escape(learner)} <small>{correct} of {graded} correct</small></h2>'
+        f'<h2 id="{anchor}">{html.escape(learner)} <small>{correct} of {graded} correct</small></h2>'
         '<table class="learner"><tr><th>lesson</th><th>exercise</th><th>status</th><th>message</th></tr>'
         f"{''.join(body)}</table>"
     )
@@ -94,8 +131,9 @@ def write_html(rows: list[Row], path: Path, title: str = "Ray course: grades") -
     learners: dict[str, list[Row]] = {}
     for row in rows:
         learners.setdefault(row.learner, []).append(row)
-    sections = "".join(_learner_table(name, learners[name]) for name in sorted(learners))
-    index = " · ".join(f'<a href="#{html.escape(n)}">{html.escape(n)}</a>' for n in sorted(learners))
+    anchors = {name: f"learner-{i}" for i, name in enumerate(sorted(learners), 1)}
+    sections = "".join(_learner_table(name, learners[name], anchors[name]) for name in sorted(learners))
+    index = " · ".join(f'<a href="#{anchors[n]}">{html.escape(n)}</a>' for n in sorted(learners))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -108,7 +146,8 @@ small {{ color: #666; font-weight: normal; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{len(learners)} learners, {len(rows)} results, generated {html.escape(time.strftime("%Y-%m-%d %H:%M"))}.
-Every verdict comes from the course's own checks, run on each learner's notebook in a fresh kernel.</p>
+Every verdict comes from the course's own checks, run on each learner's notebook in a fresh kernel.
+"needs review" means the check passed but the notebook's code reached into the grader, Ray or IPython: read it before counting it.</p>
 <h2>Summary</h2>
 {_counts_table(rows)}
 <p>{index}</p>

@@ -1,192 +1,84 @@
-"""Grade a class: run every learner's notebooks against the course's own checks.
+"""``raycourse-grade``: run every learner's notebooks against the course's own checks.
 
-    python -m raycourse.grade SUBMISSIONS [--out DIR] [--timeout SECONDS] [--lessons 00,01] [--jobs N]
+    raycourse-grade SUBMISSIONS [--out DIR] [--timeout SECONDS] [--lessons 00,01] [--jobs N]
+    python -m raycourse.tools.classroom.run SUBMISSIONS ...
 
-Layout of SUBMISSIONS (both may be mixed):
+Submissions: ``SUBMISSIONS/<learner>/<NN_topic>.ipynb`` or flat
+``SUBMISSIONS/<learner>__<NN_topic>.ipynb`` (see :mod:`.inputs`). Only regular
+files inside the folder, up to ``--max-size`` MB, are read; the rest is
+reported with its reason. If a learner handed in two files for one lesson, the
+one named exactly like the course's is graded (else the newest). With
+``--lessons`` a learner without that lesson gets "not attempted".
 
-* one folder per learner: ``SUBMISSIONS/<learner>/<NN_topic>.ipynb`` (deeper folders
-  are fine; the first folder names the learner);
-* a flat folder: ``SUBMISSIONS/<learner>__<NN_topic>.ipynb`` (also ``alice_01_tasks.ipynb``,
-  ``01_tasks-alice.ipynb``: the lesson is the course notebook's name, or the first
-  two-digit number, and the rest of the name is the learner).
+Each notebook runs headless in a fresh ``python3`` kernel of this environment,
+in the course's ``notebooks/`` folder, with a deadline for the notebook's cells
+(starting the kernel has its own); failing learner cells do not stop it. The course's pristine check cells replace
+the learner's (:mod:`.prepare`), a guard installed before any learner code
+snapshots the course and signs each verdict (:mod:`.sentinel`), and the verdicts
+come back on the kernel's own messages (:mod:`.kernel`). A static scan of the
+learner's cells (:mod:`.scan`) and the guard's run-time checks mark a notebook
+"needs review" when its code reaches into the grader, Ray or IPython. The README
+("Grading a class") states the threat model, including what this cannot stop.
 
-Hidden files and folders (``.ipynb_checkpoints``) are ignored. If a learner handed
-in two files for one lesson, the one named exactly like the course's is graded
-(else the newest) and the report says so. A lesson nobody's file names is not
-graded; with ``--lessons`` a learner without that lesson gets "not attempted".
-
-Each notebook runs headless in a fresh ``python3`` kernel of this environment
-(nbclient), in the course's ``notebooks/`` folder, on its own local Ray
-(``RAY_ADDRESS``, ``RAYCOURSE_STRICT`` and ``RAYCOURSE_GRADE_LOG`` are unset for it),
-with a deadline for the whole notebook. Failing learner cells do not stop it.
-Afterwards every process the kernel started (its Ray head, raylet, workers) that
-is still alive is terminated: found through psutil from the kernel's pid while it
-ran; never a command that stops every Ray on the machine, never anybody else's processes.
+Ray is started once per ``--jobs`` slot and reused by the notebooks that slot
+grades, each joining through ``RAY_ADDRESS`` (:mod:`.pool`); notebooks are
+graded lesson by lesson so a slot's Ray keeps its size. A notebook whose own
+Ray set-up cannot be given by a slot (it calls ``ray.init`` itself, or starts
+Ray with arguments that are not plain literals) starts its own Ray, as it would
+on the learner's machine. When Ray could not start, the notebook is graded once
+more; if that fails too, the report says the machine was too busy, not that the
+learner was wrong. Every process a notebook started is stopped when its grading
+ends (:mod:`.reaper`).
 
 Outputs in ``--out`` (default ``grades/``): ``grades.csv`` (learner, lesson,
-exercise, status, message), ``report.html`` (summary of counts and one table per
-learner), and ``executed/<learner>/<lesson>.ipynb`` (what ran, with outputs).
-Statuses: correct, incorrect (with the check's hint), not attempted, and error
-(with the reason: not a notebook, empty, another lesson's notebook, timed out,
-kernel died, check cell could not run). When Ray itself could not start in a
-kernel (an overloaded grading machine), the message says so rather than blaming
-the learner: grade again with fewer ``--jobs``. Exit code 0 once grading
-completed, whatever the learners scored; 2 for bad arguments.
-
-Threat model. Verdicts never come from the notebook's saved outputs, which are
-removed before running. Before execution each exercise's check cell is replaced
-by the course's pristine one, taken from the reference learner notebook in the
-course's ``notebooks/`` (matched by cell id, else by its ``check("ID"`` call);
-extra code the learner put in that cell runs just before it, and a deleted check
-cell is put back where it belongs (after the answer cell) when the grader can
-find that place, else the exercise is an error. A hidden first cell, run before
-any learner code, snapshots the course's modules (every ``raycourse.*`` name,
-function code, and the check registry); each pristine check cell restores that
-snapshot, grades with the snapshotted ``grade`` and appends the verdict, tagged
-with a random token that exists only in that cell's source, to a log outside the
-notebook. So editing or deleting a check cell, printing "correct", redefining
-``raycourse.check``/``grade`` or a check function, or appending fake lines to the
-log do not pass. Not covered: code that deliberately attacks the grader inside
-the kernel (IPython input hooks, patching builtins or Ray, reading the grader's
-private objects) or the machine (editing the course's files on disk). Learners'
-code runs with your privileges: grade untrusted work in a container.
+exercise, status, message), ``report.html``, and ``executed/<learner>/<lesson>.ipynb``.
+Statuses: correct, needs review, incorrect (with the check's hint), not
+attempted, and error (with the reason). Exit code 0 once grading completed,
+whatever the learners scored; 2 for bad arguments; 130 when interrupted.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import logging
 import math
 import os
-import re
-import subprocess
+import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
 from ... import grading
-from .prepare import Lesson, Plan, Problem, _snippet, _source, check_lesson, choose, discover, load_course, prepare, read_notebook
-from .report import ERROR, Row, summary_line, write_csv, write_html
+from . import scan
+from .inputs import MAX_BYTES, Unreadable, choose, discover, read_bytes, walk
+from .kernel import Run, execute
+from .pool import RaySpec, Slot
+from .prepare import Lesson, Plan, Problem, _snippet, check_lesson, load_course, prepare, read_notebook, start_arguments
+from .reaper import MARK, Reaper, Tree
+from .report import ERROR, NEEDS_REVIEW, Row, folders, summary_line, write_csv, write_html
+from .sentinel import verify
 
 DEFAULT_TIMEOUT = 300.0
-_QUIET = logging.getLogger("raycourse.grade.nbclient")  # nbclient logs timeouts and deaths; the report says them better
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
+RAY_SETUP_FAILED = ("CourseSetupError", "timed out during startup", "Ray could not start", "Could not connect to the Ray",
+                    "Failed to connect to GCS", "Timed out waiting for file", "Failed to start GCS")
+_DROPPED = {"RAYCOURSE_STRICT", "RAYCOURSE_GRADE_LOG", "RAY_ADDRESS", "RAY_JOB_CONFIG_JSON_ENV_VAR", MARK,
+            "RAYCOURSE_KEEP_ADDRESS"}
 
 
-# --- running one notebook ---------------------------------------------------------------------------
-
-
-class _Processes:
-    """Every process the kernel started, remembered while it runs (a dead kernel's children are orphans)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[int, float] = {}  # pid -> create_time (guards against a reused pid)
-
-    def record(self, pid: int | None) -> None:
-        import psutil
-
-        if not pid:
-            return
-        try:
-            root = psutil.Process(pid)
-            for process in [root, *root.children(recursive=True)]:
-                self.seen.setdefault(process.pid, process.create_time())
-        except psutil.Error:
-            pass
-
-    def sweep(self, grace: float = 10.0) -> None:
-        """Let them exit on their own (Ray stops after ``ray.shutdown()``), then terminate, then kill."""
-        import psutil
-
-        alive = []
-        for pid, created in self.seen.items():
-            try:
-                process = psutil.Process(pid)
-                if process.create_time() == created and process.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(process)
-            except psutil.Error:
-                pass
-        for signal_them, wait in ((None, grace), ("terminate", 5.0), ("kill", 2.0)):
-            for process in alive if signal_them else []:
-                try:
-                    getattr(process, signal_them)()
-                except psutil.Error:
-                    pass
-            _, alive = psutil.wait_procs(alive, timeout=wait)
-            if not alive:
-                return
-
-
-def kernel_environment(learner: str, lesson: str) -> dict[str, str]:
-    """This environment, minus what would change the grading or join somebody else's Ray."""
-    env = {k: v for k, v in os.environ.items() if k not in {"RAYCOURSE_STRICT", "RAYCOURSE_GRADE_LOG", "RAY_ADDRESS"}}
+def kernel_environment(learner: str, lesson: str, mark: str, address: str | None) -> dict[str, str]:
+    """This environment, minus what would change the grading, plus the run's mark and (maybe) its slot's Ray."""
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED}
     env.setdefault("RAY_AUTH_MODE", "token")
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    env["RAYCOURSE_NOTEBOOK"] = f"{learner}/{lesson}"
+    env.update({"RAYCOURSE_NOTEBOOK": f"{learner}/{lesson}", "RAYCOURSE_PROGRESS_DIR": "off", MARK: mark})
+    if address:
+        env["RAY_ADDRESS"] = address
+        # Every Ray worker of this kernel's job carries the mark too, so the reaper finds what the tasks started.
+        env["RAY_JOB_CONFIG_JSON_ENV_VAR"] = json.dumps({"runtime_env": {"env_vars": {MARK: mark}}})
     return env
-
-
-async def execute(plan: Plan, timeout: float, cwd: Path, env: dict[str, str]) -> tuple[str | None, int]:
-    """Run ``plan.nb`` in place; return why it stopped early (timed out, kernel died) or None, and the cell it reached."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    deadline = time.monotonic() + timeout
-    current = {"index": 0}
-    processes = _Processes()
-
-    def kernel_pid() -> int | None:
-        return getattr(getattr(client.km, "provisioner", None), "pid", None) if client.km else None
-
-    def on_cell_start(cell: Any, cell_index: int) -> None:
-        current["index"] = cell_index
-        processes.record(kernel_pid())
-
-    client = NotebookClient(
-        plan.nb, kernel_name="python3", allow_errors=True, timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())),
-        resources={"metadata": {"path": str(cwd)}}, on_cell_start=on_cell_start, startup_timeout=120, log=_QUIET,
-    )
-    client.on_cell_executed = lambda cell, cell_index, execute_reply: processes.record(kernel_pid())
-
-    async def watch() -> None:
-        while True:
-            processes.record(kernel_pid())
-            await asyncio.sleep(0.5)
-
-    def where() -> str:
-        index = current["index"]
-        if plan.origin[index]:
-            return f"in cell {plan.origin[index]} (`{_snippet(_source(plan.nb.cells[index]))}`)"
-        checked = [e for e, i in plan.check_cell.items() if i == index]
-        return f"in the check cell of {checked[0]}" if checked else "while starting the kernel"
-
-    watcher = asyncio.ensure_future(watch())
-    try:
-        # The kernel's own stderr holds only jupyter's warnings; the learner's output reaches the notebook.
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        await asyncio.wait_for(client.async_execute(env=env, **quiet), timeout + 120)
-        return None, len(plan.nb.cells)
-    except (CellTimeoutError, asyncio.TimeoutError):
-        return f"timed out after {timeout:g} s {where()}", current["index"]
-    except DeadKernelError:
-        return f"kernel died {where()}: the code crashed Python (os._exit, a segfault or out of memory)", current["index"]
-    except Exception as error:  # the kernel failed to start, or nbclient failed: report it, grade the rest
-        return f"could not be run ({type(error).__name__}: {_snippet(str(error))})", current["index"]
-    finally:
-        watcher.cancel()
-        processes.record(kernel_pid())
-        if client.km is not None and client.kc is not None:
-            try:
-                await client._async_cleanup_kernel()
-            except Exception:  # already gone: the sweep below still removes its processes
-                pass
-        await asyncio.get_running_loop().run_in_executor(None, processes.sweep)
 
 
 def _cell_error(cell: Any) -> str | None:
@@ -196,61 +88,191 @@ def _cell_error(cell: Any) -> str | None:
     return None
 
 
-def verdicts(plan: Plan, log_path: Path) -> dict[str, tuple[str, str]]:
-    """exercise -> (status, message) from the log lines that carry that exercise's token (first wins)."""
-    found: dict[str, tuple[str, str]] = {}
-    owner = {token: exercise for exercise, token in plan.tokens.items()}
-    try:
-        lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-            exercise = owner.get(record.get("token"))
-        except (ValueError, AttributeError, TypeError):
-            continue
-        if exercise and record.get("exercise") == exercise and exercise not in found:
-            found[exercise] = (str(record.get("status")), str(record.get("message")))
-    return found
+def ray_setup_failure(plan: Plan, run: Run | None = None) -> str | None:
+    """Why Ray itself could not start (a busy machine, not the learner), if it could not: a set-up error in a
+    cell, or the deadline passing while the notebook was still starting Ray."""
+    for cell in plan.nb.cells:
+        error = _cell_error(cell)
+        if error and any(marker in error for marker in RAY_SETUP_FAILED):
+            return _snippet(error)
+    if run is not None and run.stopped and run.stopped.startswith("timed out") and 0 <= run.reached < len(plan.nb.cells):
+        source = plan.nb.cells[run.reached].get("source", "")
+        if run.reached == 0:
+            return "the kernel could not even be set up in time"
+        if "raycourse.start(" in source or "ray.init(" in source:
+            return "the notebook's deadline passed while Ray was still starting"
+    return None
 
 
-def results(plan: Plan, lesson: Lesson, found: dict[str, tuple[str, str]], stopped: str | None, stopped_at: int) -> list[tuple[str, str, str]]:
-    """(exercise, status, message) for every expected exercise of the lesson."""
-    rows = []
-    setup = next((e for c in plan.nb.cells if (e := _cell_error(c)) and ("CourseSetupError" in e or "during startup" in e)), None)
+def judge(plan: Plan, lesson: Lesson, run: Run, findings: list[scan.Finding]) -> list[tuple[str, str, str]]:
+    """(exercise, status, message) for every expected exercise, from the signed verdicts and the review signs."""
+    if not run.capture.key:  # the guard never ran: nothing can be verified, and it is not the learner's doing
+        why = run.stopped or (f"its first cell raised {_cell_error(plan.nb.cells[0])}" if _cell_error(plan.nb.cells[0])
+                              else "it sent no key")
+        return [(e, ERROR, f"The grader could not set the kernel up ({why}); nothing was graded.") for e in lesson.expected]
+    review = [f"its code {scan.summary(findings)}"] if findings else []
+    review += sorted(set(run.capture.strays))
+    outcomes = []
     for exercise in lesson.expected:
-        note = plan.notes.get(exercise, "")
-        if exercise in plan.errors:
+        note, cell = plan.notes.get(exercise, ""), plan.check_cell.get(exercise)
+        genuine, forged = [], 0
+        for payload in run.capture.verdicts.get(cell, []) if cell is not None else []:
+            record = verify(run.capture.key, payload) if run.capture.key else None
+            if record and record.get("nonce") == plan.nonces.get(exercise) and record.get("exercise") == exercise:
+                genuine.append(record)
+            else:
+                forged += 1
+        if forged:
+            review.append(f"a verdict the grader did not sign was shown in the check cell of {exercise}")
+        if len(genuine) > 1:
+            review.append(f"the check of {exercise} reported more than once")
+        if genuine:
+            record = genuine[0]
+            status, message = str(record.get("status")), str(record.get("message"))
+            if record.get("tampered"):
+                review.append(f"when {exercise} was checked, the grader found and undid: {'; '.join(record['tampered'][:4])}")
+        elif exercise in plan.errors:
             status, message = ERROR, plan.errors[exercise]
-        elif exercise in found:
-            status, message = found[exercise]
-        elif exercise not in plan.check_cell:
+        elif cell is None:
             status, message = ERROR, "The course notebook has no check cell for this exercise (a course defect)."
-        elif stopped and stopped_at <= plan.check_cell[exercise]:
-            status, message = ERROR, f"Not checked: the notebook {stopped}."
+        elif run.stopped and run.reached <= cell:
+            status, message = ERROR, f"Not checked: the notebook {run.stopped}."
         else:
-            error = _cell_error(plan.nb.cells[plan.check_cell[exercise]])
+            error = _cell_error(plan.nb.cells[cell])
             why = f"raised {error}" if error else "recorded no verdict"
             status, message = ERROR, f"The check could not run: it {why}. Did an earlier cell fail, or a variable get renamed?"
-        if status in (ERROR, grading.INCORRECT) and setup and exercise not in plan.errors:  # not the learner's fault: say so
-            message += f" Ray could not start in this kernel ({_snippet(setup)}); the grading machine may be overloaded: grade again with fewer --jobs."
-        rows.append((exercise, status, f"{note} {message}".strip()))
+        outcomes.append((exercise, status, f"{note} {message}".strip()))
+    if not review:
+        return outcomes
+    why = "; ".join(dict.fromkeys(review))
+    rows = []
+    for exercise, status, message in outcomes:
+        if status == grading.CORRECT:
+            rows.append((exercise, NEEDS_REVIEW, f"The check passed, but this notebook needs a look before it counts: {why}. "
+                                                 f"(The check said: {message})"))
+        else:
+            rows.append((exercise, status, f"{message} (Also needs review: {why}.)"))
     return rows
 
 
-async def grade_notebook(path: Path, learner: str, lesson: Lesson, lessons: dict[str, Lesson], timeout: float, course: Path) -> tuple[list[tuple[str, str, str]], Any]:
-    """Grade one file: (rows, the executed notebook or None). Never raises for a learner's mistake."""
-    try:
-        nb = read_notebook(path)
-        check_lesson(nb, lesson, lessons)
-    except Problem as problem:
-        return [(e, ERROR, str(problem)) for e in lesson.expected] or [("", ERROR, str(problem))], None
-    with tempfile.TemporaryDirectory(prefix="raycourse-grade-") as tmp:
-        log_path = Path(tmp) / "verdicts.jsonl"
-        plan = prepare(nb, lesson, log_path)
-        stopped, stopped_at = await execute(plan, timeout, course / "notebooks", kernel_environment(learner, lesson.number))
-        return results(plan, lesson, verdicts(plan, log_path), stopped, stopped_at), plan.nb
+# --- the batch ---------------------------------------------------------------------------------------
+
+
+class Batch:
+    """One grading run: the course, the slots and their Rays, the reaper, the output folder."""
+
+    def __init__(self, args: argparse.Namespace, scratch: str) -> None:
+        self.args, self.lessons = args, args.lesson_map
+        self.reaper = Reaper()
+        self.starting = asyncio.Lock()
+        environ = {k: v for k, v in os.environ.items() if k not in _DROPPED}
+        self.slots = [Slot(i, environ, self.reaper, scratch) for i in range(args.jobs)]
+        self._course_findings: dict[str, set[str]] = {}
+
+    def course_findings(self, lesson: Lesson) -> set[str]:
+        """What the scan finds in the course's own notebook: the lesson does it, so it is no sign of tampering."""
+        if lesson.number not in self._course_findings:
+            cells = [(i, c.source) for i, c in enumerate(lesson.cells, 1) if c.cell_type == "code"]
+            self._course_findings[lesson.number] = {f.what for f in scan.scan(cells)}
+        return self._course_findings[lesson.number]
+
+    async def notebook(self, learner: str, lesson: Lesson, path: Path, slot: Slot) -> tuple[list[tuple[str, str, str]], Any]:
+        """Grade one file: (outcomes, the executed notebook or None). Never raises for a learner's mistake."""
+        try:
+            nb = read_notebook(read_bytes(path, self.args.submissions, self.args.max_bytes), path.name)
+            check_lesson(nb, lesson, self.lessons)
+        except (Problem, Unreadable) as problem:
+            return [(e, ERROR, str(problem)) for e in lesson.expected] or [("", ERROR, str(problem))], None
+        plan = prepare(nb, lesson)
+        cells = plan.learner_cells()
+        findings = [f for f in scan.scan(cells) if f.what not in self.course_findings(lesson)]
+        arguments, own_init = start_arguments(cells)
+        specs = {RaySpec.from_start(a, os.environ) for a in arguments or []}
+        spec = specs.pop() if self.args.shared_ray and arguments and not own_init and len(specs) == 1 else None
+        failure = None
+        for attempt in (1, 2):
+            address = await slot.ensure(spec, self.starting, self.args.timeout) if spec else None
+            mark = self.reaper.new_mark()
+            tree = Tree()
+            try:
+                run = await execute(plan, self.args.timeout, str(self.args.course / "notebooks"),
+                                    kernel_environment(learner, lesson.number, mark, address), tree)
+            finally:
+                await asyncio.get_running_loop().run_in_executor(None, self.reaper.end, mark, tree)
+            if address and not await slot.healthy():
+                await slot.stop()  # a Ray that lost resources (a detached actor, a dead raylet) is not handed on
+            failure = ray_setup_failure(plan, run)
+            if not failure:
+                break
+            await slot.stop()
+            if attempt == 1:
+                plan = prepare(nb, lesson)  # a clean notebook and fresh nonces for the second try
+        outcomes = judge(plan, lesson, run, findings)
+        if failure:
+            busy = (f"The machine was too busy: Ray could not start for this notebook, twice ({failure}). This is not "
+                    "the learner's doing: grade it again when the machine is quieter, or with fewer --jobs.")
+            outcomes = [(e, ERROR if s != grading.CORRECT else s, busy if s != grading.CORRECT else m) for e, s, m in outcomes]
+        return outcomes, plan.nb
+
+    async def grade(self) -> list[Row]:
+        """Every (learner, lesson): its graded file, or "not attempted" / the reason its file was refused."""
+        from tqdm.auto import tqdm
+
+        args, lessons = self.args, self.lessons
+        found = discover(args.submissions, {n: l.stem for n, l in lessons.items()}, args.lessons, args.out.resolve())
+        rows = [Row(learner, number, "", ERROR, message) for learner, number, message in found.unknown]
+        learners = sorted({learner for learner, _ in found.files} | {learner for learner, _ in found.refused}
+                          | {row.learner for row in rows})
+        graded = args.lessons or sorted({number for _, number in {**found.files, **found.refused}})
+        folder = folders(learners)
+        queue: list[tuple[str, str]] = []
+        for number in graded:  # lesson by lesson: a slot's Ray keeps its size from one notebook to the next
+            for learner in learners:
+                lesson = lessons[number]
+                if (learner, number) in found.files:
+                    queue.append((learner, number))
+                elif (learner, number) in found.refused:
+                    why = " ".join(found.refused[(learner, number)])
+                    rows += [Row(learner, number, e, ERROR, f"Not graded: {why}") for e in lesson.expected]
+                else:
+                    rows += [Row(learner, number, e, grading.NOT_ATTEMPTED, f"No notebook for lesson {number} was handed in.")
+                             for e in lesson.expected]
+        bar = tqdm(total=len(queue), desc="Grading", unit="notebook", file=sys.stderr, dynamic_ncols=True)
+
+        async def work(slot: Slot) -> None:
+            while queue:
+                learner, number = queue.pop(0)
+                lesson = lessons[number]
+                path, note = choose(found.files[(learner, number)], lesson.stem)
+                refused = " ".join(found.refused.get((learner, number), []))
+                bar.set_postfix_str(f"{learner} {number}", refresh=True)
+                try:
+                    outcomes, nb = await self.notebook(learner, lesson, path, slot)
+                except Exception as error:  # a grader bug must not stop the class's grading
+                    outcomes, nb = [(e, ERROR, f"The grader failed on this notebook ({type(error).__name__}: {error}).")
+                                    for e in lesson.expected], None
+                link = self.write_executed(nb, folder[learner], lesson.stem)
+                rows.extend(Row(learner, number, e, s, " ".join(p for p in (m, note, refused) if p), link) for e, s, m in outcomes)
+                bar.update(1)
+
+        try:
+            await asyncio.gather(*(work(slot) for slot in self.slots))
+        finally:
+            bar.close()
+            await asyncio.gather(*(slot.stop() for slot in self.slots), return_exceptions=True)
+            await asyncio.get_running_loop().run_in_executor(None, self.reaper.close)
+        return sorted(rows, key=lambda r: (r.learner, r.lesson, r.exercise))
+
+    def write_executed(self, nb: Any, folder: str, stem: str) -> str:
+        if nb is None:
+            return ""
+        target = self.args.out / "executed" / folder / f"{stem}.ipynb"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, target)
+            return target.relative_to(self.args.out).as_posix()
+        except Exception:  # an odd learner cell that nbformat will not write: the grades still stand
+            return ""
 
 
 # --- the command ------------------------------------------------------------------------------------
@@ -258,25 +280,33 @@ async def grade_notebook(path: Path, learner: str, lesson: Lesson, lessons: dict
 
 def default_course() -> Path:
     """The course checkout this package lives in (``lib/raycourse`` -> the repository), else the cwd."""
-    here = Path(__file__).resolve().parents[2]
+    here = Path(__file__).resolve().parents[4]
     return here if (here / "notebooks").is_dir() else Path.cwd()
+
+
+def default_jobs() -> int:
+    """Notebooks at once: one per core (each mostly waits for its tasks), at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m raycourse.grade",
+        prog="raycourse-grade",
         description="Run every learner's notebooks headless against the course's checks; write grades.csv and report.html.",
         epilog=(
             "Layouts: SUBMISSIONS/<learner>/<NN_topic>.ipynb, or a flat SUBMISSIONS/<learner>__<NN_topic>.ipynb "
-            "(also alice_01_tasks.ipynb). Statuses: correct, incorrect (with the hint), not attempted, error (with the reason). "
-            "Exit code 0 when grading completed, 2 for bad arguments. Learners' code runs with your privileges."
+            "(also alice_01_tasks.ipynb). Statuses: correct, needs review, incorrect (with the hint), not attempted, "
+            "error (with the reason). Exit code 0 when grading completed, 2 for bad arguments. Learners' code runs with "
+            "your privileges: see the README's 'Grading a class' for what that means."
         ),
     )
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR", help="folder of learners' notebooks")
     parser.add_argument("--out", type=Path, default=Path("grades"), help="folder for grades.csv, report.html, executed/ (default: grades)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"deadline for each notebook, kernel start included (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"deadline for each notebook's cells (default: {DEFAULT_TIMEOUT:g}; starting the kernel has its own)")
     parser.add_argument("--lessons", default=None, help="comma-separated lessons to grade, e.g. 00,01 (default: every lesson handed in)")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default: 1; each starts its own Ray)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help=f"notebooks graded at once, each with its own Ray slot (default: {default_jobs()})")
+    parser.add_argument("--max-size", type=float, default=MAX_BYTES / 1024 / 1024, metavar="MB", help="largest notebook file read (default: 20)")
+    parser.add_argument("--no-shared-ray", dest="shared_ray", action="store_false", help="let every notebook start its own Ray (slower)")
     parser.add_argument("--course", type=Path, default=None, help="the course checkout with notebooks/ (default: this package's)")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
@@ -285,6 +315,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if not (args.max_size > 0 and math.isfinite(args.max_size)):
+        parser.error(f"--max-size must be a positive number of MB, got {args.max_size:g}")
+    args.max_bytes = int(args.max_size * 1024 * 1024)
     args.course = (args.course or default_course()).resolve()
     try:
         args.lesson_map = load_course(args.course)
@@ -298,55 +331,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if bad or not wanted:
             parser.error(f"--lessons: unknown lesson(s) {', '.join(bad) or '(none given)'}; this course has {', '.join(args.lesson_map)}")
         args.lessons = wanted
-    if not any(args.submissions.rglob("*.ipynb")):
+    if not any(True for _ in walk(args.submissions)):
         parser.error(f"no .ipynb files in {args.submissions}")
     return args
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "learner"
-
-
-async def grade_all(args: argparse.Namespace) -> list[Row]:
-    """Every (learner, lesson): graded file, or "not attempted" if none was handed in."""
-    from tqdm.auto import tqdm
-
-    lessons: dict[str, Lesson] = args.lesson_map
-    found, rows = discover(args.submissions, lessons, args.lessons, args.out.resolve())
-    learners = sorted({learner for learner, _ in found} | {row.learner for row in rows})
-    graded = args.lessons or sorted({number for _, number in found})
-    executed = args.out / "executed"
-    limit = asyncio.Semaphore(args.jobs)
-    bar = tqdm(total=len(found), desc="Grading", unit="notebook", file=sys.stderr, dynamic_ncols=True)
-
-    async def one(learner: str, number: str) -> list[Row]:
-        lesson = lessons[number]
-        if (learner, number) not in found:
-            return [Row(learner, number, e, grading.NOT_ATTEMPTED, f"No notebook for lesson {number} was handed in.") for e in lesson.expected]
-        path, note = choose(found[(learner, number)], lesson)
-        async with limit:
-            bar.set_postfix_str(f"{learner} {number}", refresh=True)
-            try:
-                verdicts, nb = await grade_notebook(path, learner, lesson, lessons, args.timeout, args.course)
-            except Exception as error:  # a grader bug must not stop the class's grading
-                verdicts, nb = [(e, ERROR, f"The grader failed on this notebook ({type(error).__name__}: {error}).") for e in lesson.expected], None
-            bar.update(1)
-        link = ""
-        if nb is not None:
-            target = executed / _safe(learner) / f"{lesson.stem}.ipynb"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                nbformat.write(nb, target)
-                link = target.relative_to(args.out).as_posix()
-            except Exception:  # an odd learner cell that nbformat will not write: the grades still stand
-                pass
-        return [Row(learner, number, e, s, f"{m} {note}".strip(), link) for e, s, m in verdicts]
-
-    try:
-        batches = await asyncio.gather(*(one(learner, number) for learner in learners for number in graded))
-    finally:
-        bar.close()
-    return sorted([row for batch in batches for row in batch] + rows, key=lambda r: (r.learner, r.lesson))
+async def _grade(args: argparse.Namespace) -> list[Row]:
+    """The batch, cancelled cleanly (kernels and Rays stopped) on Ctrl-C or SIGTERM."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, task.cancel)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or not POSIX
+            pass
+    with tempfile.TemporaryDirectory(prefix="raycourse-grade-") as scratch:
+        return await Batch(args, scratch).grade()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,11 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        print(f"python -m raycourse.grade: error: cannot create --out {args.out}: {error.strerror}", file=sys.stderr)
+        print(f"raycourse-grade: error: cannot create --out {args.out}: {error.strerror}", file=sys.stderr)
         return 2
     try:
-        rows = asyncio.run(grade_all(args))
-    except KeyboardInterrupt:  # the kernels' processes were swept as their tasks were cancelled
+        rows = asyncio.run(_grade(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):  # every kernel and Ray of the batch was stopped on the way out
         print("Interrupted: no report written.", file=sys.stderr)
         return 130
     write_csv(rows, args.out / "grades.csv")
