@@ -91,7 +91,7 @@ WORKER_LOOP = [
                 if task is DONE:
                     return
                 ray.get(collector.add.remote(task.id, work(task.payload)))
-    """, "still held task", "one task"),
+    """, "after the dispatcher answered DONE"),
     wrong("one task, then returns", HEAD + """
     def run(self, dispatcher, collector, work):
         task = ray.get(dispatcher.next_task.remote(self.worker_id))

@@ -225,7 +225,9 @@ def dispatcher(TaskDispatcher: Any) -> str:  # noqa: N803 - the learner's class 
     _actor_class(TaskDispatcher, "TaskDispatcher", "next_task", Dispatcher, "tasks")
     _threads("TaskDispatcher")
     rng = random.Random()
-    n = _workers(rng)
+    # Never the lesson's four workers: a dispatcher that splits the tasks into a fixed number of chunks
+    # (which only a hard-coded worker count allows) then leaves a chunk to nobody.
+    n = 3 if cpu_slots() >= 3 else 2
     ids, m = rng.sample(range(10, 100), n), rng.randint(4 * n, 5 * n)
     task_ids, payloads = rng.sample(range(100, 1000), m), _units(rng, m, 1, 3)
     probe, slow = Probe(rng.randrange(1, 10**6)), rng.randrange(n)
@@ -343,9 +345,14 @@ def fault_tolerance(supervise: Any) -> str:
     requeues = report.events("requeue")
     looked_at = {t for r in run.fetches() + run.waits() for t in r.task_ids}
     if not requeues and not report.relaunched and dead_loop not in {t for f in run.fetches() for t in f.task_ids}:
-        raise NotAttempted(f"Worker {dead} was killed while it held task {task}, and nothing noticed: the task was "
-                           "lost. Take loops as they end with ray.wait; when ray.get raises ActorDiedError, give the "
-                           "worker's task back and relaunch a worker.")
+        if not looked_at & set(report.loop_tasks):
+            raise NotAttempted(f"Worker {dead} was killed while it held task {task}, and nothing noticed: the task "
+                               "was lost. Take loops as they end with ray.wait; when ray.get raises ActorDiedError, "
+                               "give the worker's task back and relaunch a worker.")
+        _responsive(run, report)  # the usual cause: it waited for the loops in a way that could not notice
+        raise Incorrect(f"Worker {dead} was killed while it held task {task}, and `supervise` never looked at its "
+                        "loop: the task was lost. Take every loop as it ends with ray.wait(list(loops), "
+                        "num_returns=1); when ray.get raises ActorDiedError, give the task back and relaunch.")
     _responsive(run, report)
     if not any(e.worker == dead for e in requeues):
         if requeues:
@@ -389,7 +396,10 @@ def _killed_run(supervise: Any) -> tuple[RunReport, Run, Probe]:
 
 def _responsive(run: Run, report: RunReport) -> None:
     """Incorrect if supervise waited for all loops at once, or blocked on one loop while others still ran."""
-    loops = set(report.loop_tasks)
+    seen = {t for item in run.records if isinstance(item, (Wait, Fetch)) for t in item.task_ids}
+    # A relaunched loop supervise never looks at is judged on its own ("did not wait for worker ..."), not here.
+    unseen_new = {t for t, w in report.loop_tasks.items() if w in report.relaunched and t not in seen}
+    loops = set(report.loop_tasks) - unseen_new
     ready: set[str] = set()
     consumed: set[str] = set()
     for item in run.records:

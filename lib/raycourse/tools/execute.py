@@ -69,10 +69,20 @@ def noisy_outputs(cell: Any, index: int) -> list[str]:
     return found
 
 
+def local_kernels() -> Any:
+    """Kernels on this machine talk over Unix sockets (IPC), not TCP: private, and without the kernel's
+    "running over TCP without encryption" warning in every run's output."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    return config
+
+
 async def run_notebook(path: Path, runs: int, strict: bool, log: Path | None, timeout: float) -> Outcome:
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     outcome = Outcome(str(path))
     nb = nbformat.read(path, as_version=4)
@@ -82,7 +92,8 @@ async def run_notebook(path: Path, runs: int, strict: bool, log: Path | None, ti
     env.setdefault("COURSE_DASHBOARD", "0")  # the dashboard's processes only slow a headless run down
     if log is not None:
         env["RAYCOURSE_GRADE_LOG"] = str(log)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+                            config=local_kernels())
     async with client.async_setup_kernel(env=env):
         for run in range(runs):
             started = time.monotonic()
@@ -91,10 +102,12 @@ async def run_notebook(path: Path, runs: int, strict: bool, log: Path | None, ti
                     continue
                 try:
                     await client.async_execute_cell(cell, index)
-                except CellExecutionError as error:
+                except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
                     text = str(error).strip().splitlines()
                     outcome.error = f"run {run + 1}, cell {index}: {text[-1] if text else error}"
-                    outcome.busy = any(b in str(error) for b in BUSY)
+                    # Ray could not start (its fixed waits on a loaded machine), or the start cell ran out of time
+                    outcome.busy = any(b in str(error) for b in BUSY) or (
+                        isinstance(error, CellTimeoutError) and "raycourse.start(" in cell.source)
                     outcome.seconds.append(time.monotonic() - started)
                     return outcome
                 outcome.noise += noisy_outputs(cell, index)
@@ -106,11 +119,19 @@ async def run_all(paths: list[Path], runs: int, strict: bool, log: Path | None, 
                   retry_busy: bool = True) -> list[Outcome]:
     limit = asyncio.Semaphore(jobs)
 
+    async def guarded(path: Path) -> Outcome:
+        try:
+            return await run_notebook(path, runs, strict, log, timeout)
+        except Exception as error:  # a kernel that would not start or died: this notebook fails, the others go on
+            outcome = Outcome(str(path))
+            outcome.error = f"the kernel failed: {type(error).__name__}: {str(error).strip()[:200]}"
+            return outcome
+
     async def one(path: Path) -> Outcome:
         async with limit:
-            outcome = await run_notebook(path, runs, strict, log, timeout)
+            outcome = await guarded(path)
             if outcome.busy and retry_busy:  # the machine was too busy for Ray to start: once more, not a failure yet
-                outcome = await run_notebook(path, runs, strict, log, timeout)
+                outcome = await guarded(path)
             print(outcome.line(), flush=True)
             return outcome
 

@@ -35,6 +35,7 @@ from typing import Any, AsyncIterator
 
 from nbclient import NotebookClient
 
+from ..execute import local_kernels
 from .reaper import Tree
 from .sentinel import KEY_MIME, VERDICT_MIME
 
@@ -200,6 +201,7 @@ async def execute(plan: Any, timeout: float, cwd: str, env: dict[str, str], tree
     client = GradingClient(
         plan.nb, plan.silent, plan.origin, kernel_name="python3", allow_errors=True, startup_timeout=int(SETUP_TIMEOUT), log=_QUIET,
         timeout_func=cell_timeout, resources={"metadata": {"path": cwd}}, on_cell_start=on_cell_start,
+        config=local_kernels(),
     )
 
     def kernel_pid() -> int | None:
