@@ -87,15 +87,19 @@ def _children() -> list[Any]:
 
 def _kill_new_children(before: set[int]) -> None:
     """Stop the processes this kernel spawned since ``before`` (only ours, never anyone else's)."""
+    stop_processes([p for p in _children() if p.pid not in before])
+
+
+def stop_processes(processes: list[Any], timeout: float = 10.0) -> None:
+    """Terminate these processes; kill those still alive after ``timeout`` s (gone ones are fine)."""
     import psutil
 
-    new = [p for p in _children() if p.pid not in before]
-    for process in new:
+    for process in processes:
         try:
             process.terminate()
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(new, timeout=10)
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
     for process in alive:
         try:
             process.kill()

@@ -108,8 +108,8 @@ def test_every_imported_package_is_pinned():
     _, pinned = pins.read_pins(ROOT / "environment.yml")
     provided = {p.name.lower().replace("-", "_") for p in pinned} | {"raycourse"}
     # Dependencies of pinned packages, imported directly: psutil and yaml (ray[default]), IPython and zmq
-    # (ipykernel), jsonschema (nbformat), prometheus_client (jupyter_server, ray[default]).
-    provided |= {"psutil", "ipython", "pyyaml", "zmq", "jsonschema", "prometheus_client"}
+    # (ipykernel), jsonschema (nbformat), prometheus_client (jupyter_server, ray[default]), traitlets (nbclient).
+    provided |= {"psutil", "ipython", "pyyaml", "zmq", "jsonschema", "prometheus_client", "traitlets"}
     files = [p.read_text() for p in [*(ROOT / "lib").rglob("*.py"), *(ROOT / "tests").rglob("*.py")]]
     files += ["\n".join(code_cells(p)) for p in SOLUTIONS]
     imported = set().union(*(_imported_modules(text) for text in files))

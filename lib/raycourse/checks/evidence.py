@@ -323,6 +323,16 @@ def call(fn: Callable[..., Any], *args: Any, what: str, timeout: float | None = 
     ``"estimate_pi_parallel(2,000,000, 250,000)"``). With ``timeout``, a call
     that has not returned by then is reported as never returning.
     """
+    value, error, run = call_keeping_run(fn, *args, what=what, timeout=timeout, **kwargs)
+    if error is not None:
+        raise Incorrect(learner_error(what, error)) from None
+    return value, run
+
+
+def call_keeping_run(fn: Callable[..., Any], *args: Any, what: str, timeout: float | None = None,
+                     **kwargs: Any) -> tuple[Any, BaseException | None, Run]:
+    """Like :func:`call`, but an error is returned with the run: what the code did before it raised (a tree
+    half built, weights half sent) often names the mistake better than the error does."""
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -339,11 +349,9 @@ def call(fn: Callable[..., Any], *args: Any, what: str, timeout: float | None = 
             thread.start()
             thread.join(timeout)
             if thread.is_alive():
-                raise Incorrect(f"`{what}` did not return within {timeout:g} s: does a loop wait for something "
-                                "that never comes?")
-    if "error" in outcome:
-        raise Incorrect(learner_error(what, outcome["error"])) from None
-    return outcome.get("value"), Run(number, JOURNAL.in_cell(number))
+                raise Incorrect(f"`{what}` did not return within {timeout:g} s: does a loop never end, or wait for "
+                                "something that never comes?")
+    return outcome.get("value"), outcome.get("error"), Run(number, JOURNAL.in_cell(number))
 
 
 def learner_error(what: str, error: BaseException) -> str:

@@ -21,15 +21,14 @@ import dis
 import math
 import random
 import string
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .. import plots, record, timing
+from .. import plots, timing
 from ..grading import Incorrect, NotAttempted, exercise
-from ..record import JOURNAL, Fetch, Submission, Wait
-from .evidence import Run, holds_ref, is_ref, learner_error, parallel_without_ray, plural, run_of, short
+from ..record import Fetch, Submission, Wait
+from .evidence import Run, call_keeping_run, holds_ref, is_ref, learner_error, parallel_without_ray, plural, run_of, short
 
 OP_SECONDS = 0.1  # each combine sleeps this long, so a timeline of the learner's tree shows its levels
 GATE_SECONDS = 0.3  # the first input is ready only after this: the learner's code is waiting by then
@@ -181,27 +180,6 @@ def _evidence(run: Run, op: Any, n: int) -> Any:
     return plots.compare(spans, _ideal(n, seconds), expected_title=f"A balanced tree for {n} inputs")
 
 
-def _call(fn: Callable[..., Any], refs: list[Any], op: Any, what: str) -> tuple[Any, BaseException | None, Run]:
-    """Call the learner's function like :func:`evidence.call`, but keep the run when it raises: the tree it
-    built up to the error often names the mistake better than the error does."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = fn(refs, op)
-        except BaseException as error:  # the learner's code: anything can happen
-            outcome["error"] = error
-
-    with record.scope() as number:
-        thread = threading.Thread(target=target, daemon=True, name="raycourse-check-call")
-        thread.start()
-        thread.join(CALL_TIMEOUT)
-    if thread.is_alive():
-        raise Incorrect(f"`{what}` did not return within {CALL_TIMEOUT:g} s: does a loop never end, or wait for "
-                        "something that never comes?")
-    return outcome.get("value"), outcome.get("error"), Run(number, JOURNAL.in_cell(number))
-
-
 def _count_hint(n: int, made: int, tree: "Tree") -> str:
     extra = " (op also combined a starting value of yours: start from the inputs themselves)" \
         if tree.values or tree.foreign else ""
@@ -247,7 +225,7 @@ def _judge_call(tree_reduce: Callable[..., Any], n: int, source: str) -> int:
     _, op = _tasks()
     refs, expected, order = _inputs(n)
     what = f"tree_reduce(<{plural(n, 'input')}>, op)"
-    value, error, run = _call(tree_reduce, refs, op, what)
+    value, error, run = call_keeping_run(tree_reduce, refs, op, what=what, timeout=CALL_TIMEOUT)
     calls = run.submissions(op)
     if error is not None:
         _judge_error(error, what, n, run, op, refs)

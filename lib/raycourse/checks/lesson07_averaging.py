@@ -4,13 +4,12 @@ The number of models and the layer shapes are drawn at check time, so no answer 
 """
 from __future__ import annotations
 import random
-import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 import numpy as np
 from .. import record
 from ..grading import Incorrect, NotAttempted, exercise
-from ..record import JOURNAL, Fetch, Wait
-from .evidence import Run, actor_id, holds_ref, is_actor_class, is_ref, is_remote_function, learner_error
+from ..record import Fetch, Wait
+from .evidence import Run, actor_id, call_keeping_run, holds_ref, is_actor_class, is_ref, is_remote_function, learner_error
 from .lesson07 import tasks_of
 
 
@@ -75,26 +74,6 @@ def _shapes(rng: random.Random) -> list[tuple[int, ...]]:
     return shapes
 
 
-def _call(fn: Callable[..., Any], *args: Any, timeout: float) -> tuple[Any, BaseException | None, Run]:
-    """Run the learner's ``fn`` in a journal scope; return its value or error, and the run (even when it raised)."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = fn(*args)
-        except BaseException as error:  # the learner's code: anything can happen
-            outcome["error"] = error
-
-    with record.scope() as number:
-        thread = threading.Thread(target=target, daemon=True, name="raycourse-check-call")
-        thread.start()
-        thread.join(timeout)
-        if thread.is_alive():
-            raise Incorrect(f"`average_weights(models)` did not return within {timeout:g} s: does it wait for "
-                            "something that never comes?")
-    return outcome.get("value"), outcome.get("error"), Run(number, JOURNAL.in_cell(number))
-
-
 def _layers(value: Any) -> list[np.ndarray] | None:
     if not isinstance(value, (list, tuple)) or not value:
         return None
@@ -138,7 +117,7 @@ def parameter_averaging(average_weights: Any, seed: int | None = None) -> str:
     with record.paused():
         models = _replicas(rng, count, shapes)
         before = [[np.asarray(w) for w in ws] for ws in ray.get([m.get_weights.remote() for m in models], timeout=60)]
-    result, error, run = _call(average_weights, list(models), timeout=60)
+    result, error, run = call_keeping_run(average_weights, list(models), what="average_weights(models)", timeout=60)
     with record.paused():
         try:
             after = [[np.asarray(w) for w in ws] for ws in ray.get([m.get_weights.remote() for m in models], timeout=60)]

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ..startup import CourseSetupError, _patient_node_wait, forget_cluster_file
+from ..startup import CourseSetupError, _patient_node_wait, forget_cluster_file, stop_processes
 
 ATTEMPTS = 3
 NODE_ARGS: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 128 * 1024 * 1024}
@@ -42,17 +42,7 @@ def _end(pids: Iterable[int]) -> None:
             processes.append(psutil.Process(pid))
         except psutil.Error:
             pass
-    for process in processes:
-        try:
-            process.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(processes, timeout=10)
-    for process in alive:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
+    stop_processes(processes)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from bokeh.models import (ColorBar, ColumnDataSource, CustomJS, FixedTicker, Lin
 from bokeh.palettes import Cividis256, RdYlGn11
 from bokeh.plotting import figure
 
+from ...plots import _in_notebook
 from .state import State
 
 PALETTES = {"colorblind": list(Cividis256), "classic": list(reversed(RdYlGn11))}
@@ -186,15 +187,6 @@ def show_states(states: Sequence[State], columns: int = 6, colorblind: bool = Tr
     if not states:
         raise ValueError("show_states needs at least one State")
     return play([[s] for s in states], colorblind=colorblind, max_age=max_age, columns=columns, plot_px=160)
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with the course
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def autoplay_document(layout: Any) -> Any:

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...session import ENVIRONMENT
+from ...startup import _children, _patient_node_wait
+from ...startup import _kill_new_children as _stop_new_children
 from .reaper import MARK
 
 READY, STATUS = "RAYCOURSE-SLOT-READY ", "RAYCOURSE-SLOT-STATUS "
@@ -183,51 +185,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _patient_node_wait(patience: float) -> None:
-    """Make Ray wait up to ``patience`` seconds for its new node (its own wait is a fixed 30 s)."""
-    import ray._private.services as services
-
-    original = services.get_node
-
-    def get_node(gcs_address: str, node_id: str) -> Any:
-        deadline = time.monotonic() + patience
-        while True:
-            try:
-                return original(gcs_address, node_id)
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-
-    services.get_node = get_node
-
-
-def _children() -> list[Any]:
-    import psutil
-
-    try:
-        return psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def _stop_new_children(before: set[int]) -> None:
-    """Stop what a failed attempt spawned: this helper's new children, never anyone else's."""
-    import psutil
-
-    new = [p for p in _children() if p.pid not in before]
-    for process in new:
-        try:
-            process.terminate()
-        except psutil.Error:
-            pass
-    for process in psutil.wait_procs(new, timeout=10)[1]:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
-
-
 def _forget_address(address: str) -> None:
     """Remove Ray's ``ray_current_cluster`` file if it names this slot: a bare ``ray.init()`` must not join it."""
     base = os.environ.get("RAY_TMPDIR") or (os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None)
@@ -328,7 +285,7 @@ def serve(spec: RaySpec, out: Any = sys.stdout) -> int:
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <helper>` writes where it is to the slot's log
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # terminated: still shut the Ray down (the finally below)
-    _patient_node_wait(NODE_PATIENCE_S)
+    _patient_node_wait(NODE_PATIENCE_S).__enter__()  # for this helper's whole life: it only runs Ray
     _light_node()
     cluster = None
     for attempt in range(1, START_ATTEMPTS + 1):
