@@ -14,7 +14,7 @@ from harness import Answer, assert_verdict, ids, right, run_cell, starter, wrong
 
 from raycourse.grading import Verdict, grade
 
-pytestmark = [pytest.mark.usefixtures("no_strict"), pytest.mark.xdist_group("lesson05-resources")]  # one Ray restart
+pytestmark = pytest.mark.usefixtures("no_strict")
 
 
 def _shared_conftest(config):

@@ -38,9 +38,7 @@ import make_fixtures  # noqa: E402
 TIMEOUT = 40
 MARK = "RAYCOURSE_GRADE_TEST_MARK"
 FORGERIES = ["mallory-class", "mallory-modules", "mallory-hook", "mallory-log", "mallory-journal", "mallory-patch"]
-# One worker runs this whole module (`make unit` spreads tests with --dist loadgroup): its kernels run once.
-pytestmark = [pytest.mark.skipif(os.name != "posix", reason="the hostile cases use FIFOs and symlinks"),
-              pytest.mark.xdist_group("grade-cli")]
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="the hostile cases use FIFOs and symlinks")
 
 
 def _marked(mark: str) -> list[str]:
