@@ -52,6 +52,20 @@ def test_a_missing_name_is_named(no_strict):
     assert verdict.status == "incorrect" and "renamed or deleted" in verdict.message
 
 
+def test_a_cell_that_stopped_before_setting_the_name_is_named_with_its_error(no_strict):
+    namespace: dict = {}
+    source = "n = 2.5\nanswer = list(range(n))\n"
+    with pytest.raises(TypeError):
+        with record.cell(namespace, source):
+            exec(source, namespace)
+    verdict = grade("99.demo", namespace)
+    assert verdict.status == "incorrect", verdict
+    assert "stopped with an error before setting it (TypeError: 'float' object cannot be interpreted" in verdict.message
+    with record.cell(namespace, "answer = 42\n"):  # fixed and run again: judged on its value
+        namespace["answer"] = 42
+    assert grade("99.demo", namespace).passed
+
+
 def test_unknown_exercise_and_changed_check_cell_are_explained(no_strict):
     assert "no exercise called" in grade("99.nope").message
     assert "check cell was changed" in grade("99.demo", {"answer": 42}, wrong_name=1).message

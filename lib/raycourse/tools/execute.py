@@ -71,11 +71,19 @@ def noisy_outputs(cell: Any, index: int) -> list[str]:
 
 def local_kernels() -> Any:
     """Kernels on this machine talk over Unix sockets (IPC), not TCP: private, and without the kernel's
-    "running over TCP without encryption" warning in every run's output."""
+    "running over TCP without encryption" warning in every run's output.
+
+    Each kernel gets its own absolute socket prefix: a relative one would be resolved in the kernel's
+    working folder (the notebook's) by the kernel and in ours by the client, and they would never meet.
+    """
+    import tempfile
+    import uuid
+
     from traitlets.config import Config
 
     config = Config()
     config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(tempfile.gettempdir(), f"raycourse-kernel-{uuid.uuid4().hex[:12]}")
     return config
 
 
