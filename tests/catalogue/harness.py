@@ -9,6 +9,7 @@ end: the journal, Ray's records, and the hint a learner would read.
 """
 from __future__ import annotations
 
+import gc
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -58,11 +59,36 @@ def run_cell(namespace: dict, code: str) -> None:
 
 
 def judge(exercise: str, setup: str | list[str], answer: Answer) -> Verdict:
-    """Run ``setup`` cells, ``answer.before`` cells and the answer in a fresh namespace; grade the exercise."""
+    """Run ``setup`` cells, ``answer.before`` cells and the answer in a fresh namespace; grade the exercise.
+
+    Then the answer's actors are ended: each is a process of its own, and hundreds of answers' idle
+    actors would fill a two-core machine (a namespace of functions is a reference cycle: collect it too).
+    """
     namespace: dict = {"__name__": "__learner__"}
-    for code in ([setup] if isinstance(setup, str) else list(setup)) + list(answer.before) + [answer.code]:
-        run_cell(namespace, code)
-    return grade(exercise, namespace=namespace)
+    try:
+        for code in ([setup] if isinstance(setup, str) else list(setup)) + list(answer.before) + [answer.code]:
+            run_cell(namespace, code)
+        return grade(exercise, namespace=namespace)
+    finally:
+        end_actors(namespace)
+
+
+def end_actors(namespace: dict) -> None:
+    """Kill the actors the namespace holds (directly, or in a list, tuple or dict), then forget it."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        for value in list(namespace.values()):
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+            for item in list(items):
+                if isinstance(item, ray.actor.ActorHandle):
+                    try:
+                        ray.kill(item)
+                    except Exception:  # already gone
+                        pass
+    namespace.clear()
+    gc.collect()
 
 
 # Words that mean an exception's text reached the learner instead of a hint.

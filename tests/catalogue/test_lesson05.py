@@ -5,14 +5,14 @@ Each answer's actors are ended after its verdict, so the next answer finds both 
 """
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import pytest
 
-from harness import Answer, assert_verdict, ids, right, run_cell, starter, wrong
+import harness
+from harness import Answer, assert_verdict, ids, right, starter, wrong
 
-from raycourse.grading import Verdict, grade
+from raycourse.grading import Verdict
 
 pytestmark = pytest.mark.usefixtures("no_strict")
 
@@ -33,21 +33,7 @@ def lesson_ray(request):
 
 
 def judge(exercise: str, setup: str, answer: Answer) -> Verdict:
-    """harness.judge, then the answer's actors ended (a namespace of functions is a reference cycle: collect it)."""
-    import ray
-
-    namespace: dict = {"__name__": "__learner__"}
-    try:
-        for code in [setup, *answer.before, answer.code]:
-            run_cell(namespace, code)
-        return grade(exercise, namespace=namespace)
-    finally:
-        for value in list(namespace.values()):
-            for item in value if isinstance(value, (list, tuple)) else [value]:
-                if isinstance(item, ray.actor.ActorHandle):
-                    ray.kill(item)
-        namespace.clear()
-        gc.collect()
+    return harness.judge(exercise, setup, answer)
 
 
 SETUP = """
