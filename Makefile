@@ -15,7 +15,7 @@ export RAYCOURSE_TEST_OUT := $(OUT)
 # Notebooks executed at once: their tasks mostly sleep, so a little more than the cores.
 JOBS    ?= $(shell $(PY) -c "import os; print(max(2, (3 * (os.cpu_count() or 1)) // 2))" 2>/dev/null || echo 2)
 
-.PHONY: lab test quick stress unit solutions browser cluster after notebooks workshop clean
+.PHONY: lab test acceptance quick stress unit solutions learners browser cluster after notebooks workshop clean
 
 $(STAMP): environment.yml pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,10 +28,14 @@ $(STAMP): environment.yml pyproject.toml
 lab: $(STAMP)  ## open JupyterLab on the learners' notebooks
 	$(BIN)/jupyter lab notebooks/00_setup.ipynb
 
-test: $(STAMP)  ## everything, in stages, with each stage's wall time at the end
+test: $(STAMP)  ## CI: unit tests and catalogues, solutions twice, learner notebooks once, then the logs and leaks
 	rm -rf $(OUT) && mkdir -p $(OUT)
 	$(BIN)/raycourse-procs snapshot $(OUT)/ray-before.json
-	$(BIN)/raycourse-stages unit solutions browser cluster after
+	$(BIN)/raycourse-stages unit solutions learners after
+
+acceptance: $(STAMP)  ## what a learner and an instructor see: every lesson in Chromium, start routes, the cluster, the board
+	mkdir -p $(OUT)
+	$(BIN)/raycourse-stages browser cluster
 
 quick: $(STAMP)  ## the inner loop: unit tests, and lesson 00 end to end
 	$(PY) -m pytest -q tests/unit tests/repo tests/catalogue/test_lesson00_01.py -k "not lesson01"
@@ -42,6 +46,9 @@ unit:  ## unit tests, repository checks, and every exercise's adversarial catalo
 
 solutions:  ## every solution: Run All twice in one kernel, strict (right, idempotent, clean outputs)
 	$(BIN)/raycourse-execute solutions/[0-9]*.ipynb --runs 2 --strict --jobs $(JOBS) --log $(OUT)/solutions.jsonl
+
+learners:  ## every learner notebook once, headless: runs top to bottom, no check passes on the starter code
+	$(BIN)/raycourse-execute notebooks/[0-9]*.ipynb --jobs $(JOBS) --log $(OUT)/notebooks.jsonl
 
 browser:  ## every learner notebook once in JupyterLab + offline Chromium; start routes
 	bash .ci/install-browser

@@ -1,8 +1,9 @@
 """Runs last in `make test`: reads the grade logs the notebook runs wrote, and looks for leaked Ray processes.
 
-Fail-before/pass-after: every exercise is correct in solutions/ (Run All twice, and again as learners on the
-workshop cluster), none is correct in the learners' notebooks/ (run in the browser), and all report the same
-set of exercise ids (so a check cell cannot silently vanish from any).
+Fail-before/pass-after: every exercise is correct in solutions/ (Run All twice), none is correct in the
+learners' notebooks/ (run once, headless in `make learners`, in the browser in `make browser`), and both
+report the same set of exercise ids (so a check cell cannot silently vanish from either). The cluster run
+asserts its own verdicts (tests/cluster).
 """
 from __future__ import annotations
 
@@ -44,12 +45,6 @@ def test_every_solution_check_is_correct_twice():
     assert all(n >= 2 for n in counts.values()), f"Run All twice should check every exercise twice: {counts}"
 
 
-def test_every_solution_check_is_correct_on_the_cluster():
-    records = verdicts("cluster")
-    wrong = [r for r in records if r["status"] != "correct"]
-    assert records and not wrong, wrong
-
-
 def test_no_learner_notebook_check_is_correct():
     records = verdicts("notebooks")
     correct = [r["exercise"] for r in records if r["status"] == "correct"]
@@ -59,8 +54,7 @@ def test_no_learner_notebook_check_is_correct():
 def test_same_exercises_in_both_folders():
     solved = {r["exercise"] for r in verdicts("solutions")}
     started = {r["exercise"] for r in verdicts("notebooks")}
-    on_cluster = {r["exercise"] for r in verdicts("cluster")}
-    assert solved == started == on_cluster == declared_ids("solutions") == declared_ids("notebooks")
+    assert solved == started == declared_ids("solutions") == declared_ids("notebooks")
 
 
 def test_no_ray_process_leaked():

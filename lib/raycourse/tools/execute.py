@@ -111,8 +111,12 @@ async def run_notebook(path: Path, runs: int, strict: bool, log: Path | None, ti
                 try:
                     await client.async_execute_cell(cell, index)
                 except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
-                    text = str(error).strip().splitlines()
-                    outcome.error = f"run {run + 1}, cell {index}: {text[-1] if text else error}"
+                    if isinstance(error, CellTimeoutError):
+                        what = f"still running after {timeout:g} s"
+                    else:
+                        lines = [t for t in str(error).strip().splitlines() if t.strip(" -")]
+                        what = lines[-1] if lines else type(error).__name__
+                    outcome.error = f"run {run + 1}, cell {index}: {what}"
                     # Ray could not start (its fixed waits on a loaded machine), or the start cell ran out of time
                     outcome.busy = any(b in str(error) for b in BUSY) or (
                         isinstance(error, CellTimeoutError) and "raycourse.start(" in cell.source)
