@@ -143,6 +143,38 @@ def _patient_node_wait(seconds: float = NODE_PATIENCE_S) -> Iterator[None]:
         services.get_node = original
 
 
+AGENT_PORTS = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
+
+
+@contextlib.contextmanager
+def _agent_ports_chosen() -> Iterator[None]:
+    """Give each node agent a free port chosen now, instead of letting it pick one and write it to a file.
+
+    With dynamic ports the raylet waits a fixed 15 s for the agents' port files, then aborts (ray-project/ray
+    #65983); on two loaded cores a Python agent can take longer than that to start, and the course's start
+    failed with "The current node timed out during startup". With the ports given, nothing waits for files.
+    """
+    import socket
+
+    from ray._private import parameter
+
+    original = parameter.RayParams.__init__
+
+    def chosen(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        for name in AGENT_PORTS:
+            if getattr(self, name, None) in (None, 0):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", 0))
+                    setattr(self, name, probe.getsockname()[1])
+
+    parameter.RayParams.__init__ = chosen
+    try:
+        yield
+    finally:
+        parameter.RayParams.__init__ = original
+
+
 def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Callable[[str], None] = lambda t: None) -> Any:
     """``ray.init`` for a new local Ray, retried: on a very busy machine Ray's own 30 s start-up
     wait can expire while its helper processes are still starting. Each failed attempt's
@@ -154,7 +186,7 @@ def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Cal
             f"The machine is busy: starting Ray again (attempt {attempt} of {attempts})...")
         before = {p.pid for p in _children()}
         try:
-            with _patient_node_wait():
+            with _patient_node_wait(), _agent_ports_chosen():
                 return ray.init(**kwargs)
         except Exception as error:  # Ray raises a bare Exception (or RuntimeError) for these
             if not _busy_machine_error(error):
