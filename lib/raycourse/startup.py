@@ -156,14 +156,15 @@ def _agent_ports_chosen() -> Iterator[None]:
     """
     import socket
 
-    from ray._private import parameter
+    from ray._private import parameter, ray_constants
 
     original = parameter.RayParams.__init__
+    shared = {ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT}  # one fixed port for every Ray on the machine
 
     def chosen(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         for name in AGENT_PORTS:
-            if getattr(self, name, None) in (None, 0):
+            if getattr(self, name, None) in (None, 0) or getattr(self, name, None) in shared:
                 with socket.socket() as probe:
                     probe.bind(("127.0.0.1", 0))
                     setattr(self, name, probe.getsockname()[1])
