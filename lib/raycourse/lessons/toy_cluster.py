@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ..startup import CourseSetupError, _patient_node_wait, forget_cluster_file, stop_processes
+from ..startup import CourseSetupError, _agent_ports_chosen, _patient_node_wait, forget_cluster_file, stop_processes
 
 ATTEMPTS = 3
 NODE_ARGS: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 128 * 1024 * 1024}
@@ -52,7 +52,8 @@ def _quiet_start() -> Iterator[None]:
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        with _patient_node_wait():  # wait for a slow raylet longer than Ray's fixed 30 s, as raycourse.start does
+        # wait for a slow raylet longer than Ray's fixed 30 s, and give agents their ports, as raycourse.start does
+        with _patient_node_wait(), _agent_ports_chosen():
             yield
     finally:
         logger.setLevel(level)

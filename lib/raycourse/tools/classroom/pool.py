@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...session import ENVIRONMENT
-from ...startup import _children, _patient_node_wait
+from ...startup import _agent_ports_chosen, _children, _patient_node_wait
 from ...startup import _kill_new_children as _stop_new_children
 from .reaper import MARK
 
@@ -286,6 +286,7 @@ def serve(spec: RaySpec, out: Any = sys.stdout) -> int:
         faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <helper>` writes where it is to the slot's log
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # terminated: still shut the Ray down (the finally below)
     _patient_node_wait(NODE_PATIENCE_S).__enter__()  # for this helper's whole life: it only runs Ray
+    _agent_ports_chosen().__enter__()  # no raylet abort after its fixed 15 s wait for agents' port files
     _light_node()
     cluster = None
     for attempt in range(1, START_ATTEMPTS + 1):
