@@ -35,8 +35,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .startup import (CourseSetupError, _busy_machine_error, _init_local, _kill_new_children,  # noqa: F401
-                      _patient_node_wait, clear_stale_cluster_file, forget_cluster_file)
+from .startup import CourseSetupError, _init_local, clear_stale_cluster_file
+from .startup import forget_cluster_file  # noqa: F401 - part of session's interface (tests, lessons' clean-up)
 
 # What every course kernel runs with, unless the learner or the instructor set otherwise.
 ENVIRONMENT = {
