@@ -42,7 +42,7 @@ quick: $(STAMP)  ## the inner loop: unit tests, and lesson 00 end to end
 	$(BIN)/raycourse-execute solutions/00_setup.ipynb --runs 2 --strict
 
 unit:  ## unit tests, repository checks, and every exercise's adversarial catalogue
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations 25 tests/unit tests/repo tests/catalogue
+	$(PY) -m pytest -q -n 2 --dist loadfile --max-worker-restart 0 --durations 25 tests/unit tests/repo tests/catalogue
 
 solutions:  ## every solution: Run All twice in one kernel, strict (right, idempotent, clean outputs)
 	$(BIN)/raycourse-execute solutions/[0-9]*.ipynb --runs 2 --strict --jobs $(JOBS) --log $(OUT)/solutions.jsonl

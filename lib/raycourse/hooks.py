@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any, Mapping
 
-from .record import JOURNAL, MAX_ITEMS, Fetch, Put, Submission, Wait, _is_ref, describe_error, summarize
+from .record import JOURNAL, MAX_ITEMS, Fetch, Put, Submission, Wait, _is_ref, describe_error, stamped, summarize, witness
 
 _installed = False
 _ipython_registered: set[int] = set()
@@ -127,9 +127,11 @@ def install() -> None:
                               f"{type(error).__name__}", kwargs.get("timeout")))
             raise
         values = [result] if single else list(result) if isinstance(result, list) else [result]
-        JOURNAL.add(Fetch(JOURNAL.next_seq(), where, start, time.time(), tasks, objects,
-                          tuple(summarize(v) for v in values[:MAX_ITEMS]), tuple(id(v) for v in values[:MAX_ITEMS]),
-                          id(result), single, "", kwargs.get("timeout")))
+        end = time.time()
+        with stamped(end):
+            summaries, ids = tuple(summarize(v) for v in values[:MAX_ITEMS]), tuple(witness(v) for v in values[:MAX_ITEMS])
+            JOURNAL.add(Fetch(JOURNAL.next_seq(), where, start, end, tasks, objects, summaries, ids, witness(result),
+                              single, "", kwargs.get("timeout")))
         return result
 
     def journaled_wait(object_refs: Any, *args: Any, **kwargs: Any) -> Any:
@@ -151,7 +153,7 @@ def install() -> None:
         where = JOURNAL._where()
         if where is not None:
             nbytes = int(getattr(value, "nbytes", 0) or 0)
-            JOURNAL.add(Put(JOURNAL.next_seq(), where, time.time(), ref.hex(), type(value).__name__, nbytes, id(value)))
+            JOURNAL.add(Put(JOURNAL.next_seq(), where, time.time(), ref.hex(), type(value).__name__, nbytes, witness(value)))
         return ref
 
     for wrapper, original in ((journaled_get, get), (journaled_wait, wait), (journaled_put, put)):

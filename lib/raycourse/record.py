@@ -31,6 +31,7 @@ import contextlib
 import itertools
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
@@ -149,7 +150,7 @@ def summarize(value: Any, depth: int = 0) -> Any:
         return ("actor", value._actor_id.hex())
     if isinstance(value, _SIMPLE):
         if isinstance(value, (str, bytes)) and len(value) > 200:
-            return ("object", type(value).__name__, id(value))
+            return ("object", type(value).__name__, witness(value))
         return ("value", value)
     if depth < 3 and isinstance(value, (list, tuple)) and len(value) <= MAX_ITEMS:
         return (type(value).__name__ if type(value) in (list, tuple) else "list",
@@ -158,7 +159,7 @@ def summarize(value: Any, depth: int = 0) -> Any:
         return ("dict", {str(k): summarize(v, depth + 1) for k, v in value.items()})
     shape = getattr(value, "shape", None)
     if shape is not None and hasattr(value, "dtype"):
-        return ("array", tuple(shape), str(value.dtype), id(value))
+        return ("array", tuple(shape), str(value.dtype), witness(value))
     try:
         import numpy as np
 
@@ -166,7 +167,54 @@ def summarize(value: Any, depth: int = 0) -> Any:
             return ("value", value.item())
     except ImportError:  # pragma: no cover - numpy ships with the course
         pass
-    return ("object", type(value).__name__, id(value))
+    return ("object", type(value).__name__, witness(value))
+
+
+# id() is identity evidence only while the object lives: a freed object's id is soon reused by a new
+# one (a board the learner builds can land where a fetched board was). So every recorded id is also
+# witnessed: a weak reference (it dies with its object) and the time the object was first recorded.
+# A record names the object at its id only if that object was already witnessed when the record was made.
+_WITNESSED: dict[int, tuple[Any, float]] = {}
+_STAMP: list[float | None] = [None]  # the time of the record being made, while it is made (see :func:`stamped`)
+
+
+@contextlib.contextmanager
+def stamped(at: float) -> Iterator[None]:
+    """Objects first witnessed inside this block count as recorded at ``at`` (the record's own time)."""
+    _STAMP[0] = at
+    try:
+        yield
+    finally:
+        _STAMP[0] = None
+
+
+def witness(value: Any) -> int:
+    """``id(value)``, remembered with a weak reference where the type allows one (it keeps nothing alive)."""
+    key = id(value)
+    held = _WITNESSED.get(key)
+    if held is None or held[0]() is not value:
+        try:
+            ref = weakref.ref(value, lambda dead, key=key: _WITNESSED.pop(key, None)
+                              if _WITNESSED.get(key, (None,))[0] is dead else None)
+        except TypeError:  # lists, tuples, ints... cannot be weakly referenced: their id alone is the evidence
+            return key
+        _WITNESSED[key] = (ref, _STAMP[0] or time.time())
+    return key
+
+
+def is_recorded(value: Any, value_id: int, at: float) -> bool:
+    """Whether a record made at time ``at`` with ``value_id`` names ``value`` itself, not an older object that
+    had the same id before it was freed."""
+    if id(value) != value_id:
+        return False
+    held = _WITNESSED.get(value_id)
+    if held is None:
+        try:
+            weakref.ref(value)
+        except TypeError:
+            return True  # no weak reference possible: the id is all there is
+        return False
+    return held[0]() is value and held[1] <= at
 
 
 def plain(summary: Any) -> Any:

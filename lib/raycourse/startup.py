@@ -120,19 +120,21 @@ def _patient_node_wait(seconds: float = NODE_PATIENCE_S) -> Iterator[None]:
     Ray polls ``services.get_node`` and gives up ("The current node timed out during
     startup") 30 s after the raylet started, however busy the machine; on two loaded
     cores the raylet and its agents need longer. Inside this block each poll keeps
-    asking until the node appears or ``seconds`` pass, so a slow start succeeds.
+    asking until the node appears or ``seconds`` pass, so a slow start succeeds; but a
+    raylet that has died will never register, so a new dead raylet ends the wait at once.
     """
     import ray._private.services as services
 
     original = services.get_node
     deadline = time.monotonic() + seconds
+    dead_before = {p.pid for p in _dead_raylets()}
 
     def get_node(gcs_address: str, node_id: str) -> Any:
         while True:
             try:
                 return original(gcs_address, node_id)
             except RuntimeError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or any(p.pid not in dead_before for p in _dead_raylets()):
                     raise
                 time.sleep(0.5)
 
@@ -143,37 +145,67 @@ def _patient_node_wait(seconds: float = NODE_PATIENCE_S) -> Iterator[None]:
         services.get_node = original
 
 
-AGENT_PORTS = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
+def _dead_raylets() -> list[Any]:
+    """This process's raylet children that have exited (zombies not yet reaped)."""
+    import psutil
+
+    dead = []
+    for child in _children():
+        try:
+            if child.name() == "raylet" and child.status() == psutil.STATUS_ZOMBIE:
+                dead.append(child)
+        except psutil.Error:
+            continue
+    return dead
+
+
+AGENT_PORTS = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")  # also the port files' names
 
 
 @contextlib.contextmanager
 def _agent_ports_chosen() -> Iterator[None]:
-    """Give each node agent a free port chosen now, instead of letting it pick one and write it to a file.
+    """Give each node agent a free port chosen now, and write its port file before the raylet starts.
 
-    With dynamic ports the raylet waits a fixed 15 s for the agents' port files, then aborts (ray-project/ray
-    #65983); on two loaded cores a Python agent can take longer than that to start, and the course's start
-    failed with "The current node timed out during startup". With the ports given, nothing waits for files.
+    The raylet waits a fixed 15 s for the agents to write their port files, then aborts
+    (ray-project/ray#65983); on two loaded cores the dashboard agent's imports alone can take
+    longer, and the start failed with "The current node timed out during startup". With the
+    ports chosen here and their files written first, the raylet finds them at once (the agents
+    write the same numbers again when they are up). The dashboard agent's fixed default port,
+    shared by every Ray on the machine, is replaced too.
     """
-    import socket
+    from ray._private import node, parameter, ray_constants
+    from ray._raylet import persist_port
 
-    from ray._private import parameter, ray_constants
-
-    original = parameter.RayParams.__init__
-    shared = {ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT}  # one fixed port for every Ray on the machine
+    original_params = parameter.RayParams.__init__
+    original_raylet = node.Node.start_raylet
+    shared = {ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT}
 
     def chosen(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
+        original_params(self, *args, **kwargs)
         for name in AGENT_PORTS:
             if getattr(self, name, None) in (None, 0) or getattr(self, name, None) in shared:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", 0))
-                    setattr(self, name, probe.getsockname()[1])
+                setattr(self, name, _free_port())
+
+    def ports_written_first(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for name in AGENT_PORTS:
+            port = getattr(self._ray_params, name, None)
+            if port:
+                persist_port(self._session_dir, self._node_id, name, port)
+        return original_raylet(self, *args, **kwargs)
 
     parameter.RayParams.__init__ = chosen
+    node.Node.start_raylet = ports_written_first
     try:
         yield
     finally:
-        parameter.RayParams.__init__ = original
+        parameter.RayParams.__init__ = original_params
+        node.Node.start_raylet = original_raylet
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Callable[[str], None] = lambda t: None) -> Any:

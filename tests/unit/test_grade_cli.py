@@ -35,7 +35,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "grade"))
 import make_fixtures  # noqa: E402
 
-TIMEOUT = 40
+TIMEOUT = 90  # per notebook: the endless cell meets it; joining Ray on a loaded machine must not
 MARK = "RAYCOURSE_GRADE_TEST_MARK"
 FORGERIES = ["mallory-class", "mallory-modules", "mallory-hook", "mallory-log", "mallory-journal", "mallory-patch"]
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the hostile cases use FIFOs and symlinks")
@@ -164,7 +164,7 @@ def test_a_fabricated_journal_that_fools_the_check_is_held_for_review(graded):
 def test_lesson01_solution_starter_and_a_patched_helper(graded):
     rows = graded["rows"]["lesson01"]
     alice = {e: r["status"] for (learner, e), r in rows.items() if learner == "alice"}
-    assert alice and set(alice.values()) == {"correct"}, alice
+    assert alice and set(alice.values()) == {"correct"}, {e: r["message"] for (who, e), r in rows.items() if who == "alice"}
     bob = {e: r["status"] for (learner, e), r in rows.items() if learner == "bob"}
     assert bob and set(bob.values()) == {"not attempted"}, bob
     status, message = verdict(graded, "mallory-timing", "01.parallel_calls", "lesson01")

@@ -25,6 +25,7 @@ import psutil
 import pytest
 
 from raycourse.tools import workshop
+from raycourse.tools import workshop_processes as processes
 from raycourse.tools.workshop import MARK, BusyMachine
 
 SLEEPER = "import signal, sys, time\nif 'stubborn' in sys.argv: signal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)"
@@ -46,7 +47,7 @@ def gone(process: subprocess.Popen | psutil.Process, timeout: float = 20.0) -> b
         if isinstance(process, subprocess.Popen):
             if process.poll() is not None:
                 return True
-        elif not workshop._alive(process):
+        elif not processes._alive(process):
             return True
         time.sleep(0.1)
     return False
@@ -95,10 +96,10 @@ def test_the_head_runs_no_autoscaler_and_no_dashboard_on_a_fixed_port():
 def test_priority_is_raised_only_while_starting(tmp_path):
     group = tmp_path / "autogroup"
     group.write_text("/autogroup-7 nice 3\n")
-    with workshop.priority_while_starting(-10, group) as raised:
+    with processes.priority_while_starting(-10, group) as raised:
         assert raised and group.read_text() == "-10"
     assert group.read_text() == "3", "the previous priority is restored"
-    with workshop.priority_while_starting(-10, tmp_path / "missing" / "autogroup") as raised:
+    with processes.priority_while_starting(-10, tmp_path / "missing" / "autogroup") as raised:
         assert raised is False, "where Linux does not allow it, the start goes on at normal priority"
 
 
@@ -110,8 +111,8 @@ def test_sweep_stops_only_what_carries_this_workshops_mark(procs):
     stubborn = started(procs, spawn(mark, "stubborn"))
     someone_elses = started(procs, spawn(uuid.uuid4().hex))
     unmarked = started(procs, spawn(None))
-    assert {p.pid for p in workshop.cluster_processes(mark)} == {ours.pid, stubborn.pid}
-    assert workshop.sweep(mark, grace=0.5) == 2
+    assert {p.pid for p in processes.cluster_processes(mark)} == {ours.pid, stubborn.pid}
+    assert processes.sweep(mark, grace=0.5) == 2
     assert gone(ours) and gone(stubborn), "SIGTERM first, then SIGKILL for a process that ignores it"
     assert someone_elses.poll() is None and unmarked.poll() is None
 
@@ -122,10 +123,10 @@ def test_processes_holding_the_session_folder_are_found_without_a_mark(procs, tm
     agent = started(procs, spawn(None, hold=session / "logs" / "dashboard_agent.log"))
     elsewhere = started(procs, spawn(None, hold=tmp_path / "other.log"))
     deadline = time.monotonic() + 30
-    while not workshop.cluster_processes("none", [session]) and time.monotonic() < deadline:
+    while not processes.cluster_processes("none", [session]) and time.monotonic() < deadline:
         time.sleep(0.1)  # the child opens its file right after starting
-    assert [p.pid for p in workshop.cluster_processes("none", [session])] == [agent.pid]
-    assert workshop.sweep("none", folders=[session], grace=0.5) == 1
+    assert [p.pid for p in processes.cluster_processes("none", [session])] == [agent.pid]
+    assert processes.sweep("none", folders=[session], grace=0.5) == 1
     assert gone(agent) and elsewhere.poll() is None
 
 
@@ -138,7 +139,7 @@ def test_session_folders_are_those_the_workshop_made(monkeypatch, tmp_path):
     old = ray_dir / "session_2020-01-01_10-00-00_000000_4242"  # the same pid, long ago: not this workshop's
     old.mkdir()
     os.utime(old, (1_000_000_000, 1_000_000_000))
-    assert workshop.sessions_of(4242, since=time.time() - 60) == [mine]
+    assert processes.sessions_of(4242, since=time.time() - 60) == [mine]
 
 
 def test_a_failed_attempt_is_cleaned_up_before_the_next_and_said_in_one_line(procs, monkeypatch):
@@ -157,8 +158,10 @@ def test_a_failed_attempt_is_cleaned_up_before_the_next_and_said_in_one_line(pro
     monkeypatch.setattr(workshop, "_start_once", attempt)
     monkeypatch.setattr(workshop, "ensure_token", lambda: None)
     monkeypatch.setenv(MARK, "")
+    bystander = started(procs, spawn(None))  # started before: another Ray's raylet in this process, say
     assert workshop.start_cluster(8, 2, 1, {}, 600, mark, attempts=3, say=lines.append) == "cluster"
     assert [gone(p) for p in leftovers[:2]] == [True, True] and leftovers[2].poll() is None
+    assert bystander.poll() is None, "a child this process had before the start is not the attempt's to stop"
     assert len(lines) == 2 and all("\n" not in line for line in lines)
     assert lines[0].startswith("attempt 1 of 3 did not start (The current node timed out during startup.")
     assert "its processes are stopped, trying again" in lines[0]

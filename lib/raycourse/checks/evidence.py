@@ -118,7 +118,7 @@ def same_values(actual: Any, expected: Sequence[Any]) -> bool:
 def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         try:
-            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+            return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-12)
         except (TypeError, ValueError):
             return False
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):

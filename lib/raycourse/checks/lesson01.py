@@ -66,7 +66,7 @@ def parallel_calls(results: Any, slow_function: Any) -> str:
             "could not all run at once. First submit all four with .remote(), then call ray.get once on the list.",
             evidence=plots.compare([s for s in spans if s.task_id in task_ids], _ideal(spans)))
     cpus = max([dict(s.resources).get("CPU", 1.0) for s in spans] + [1.0])
-    if concurrency_allowed(4, cpus) < 4:
+    if concurrency_allowed(4, cpus) < concurrency_allowed(4):  # the reservation, not the cluster's size, limits it
         raise Incorrect(f"Each slow_function task reserves {cpus:g} CPUs, so only {concurrency_allowed(4, cpus)} fit "
                         f"at once on {cpu_slots()} CPUs. A task that sleeps needs one CPU: drop num_cpus.")
     overlapped = timing.max_concurrency([s for s in spans if s.task_id in task_ids])

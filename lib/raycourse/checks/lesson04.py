@@ -25,6 +25,7 @@ from .evidence import (Run, call, expect_values, holds_ref, is_ref, number, para
 
 NUM_TASKS = 20
 MAX_SLEEP = 0.15  # seconds; each probe task sleeps a random fraction of this
+FIRST_SLEEP = 1.0  # seconds; task 0 sleeps this long, so it finishes well after the others
 
 _probe: dict[str, Any] = {}
 
@@ -33,11 +34,13 @@ def _column_mean(a: Any, i: Any) -> Any:
     """The check's task: the mean of column ``i`` (None for an argument that is not an array, instead of failing).
 
     It first sleeps up to :data:`MAX_SLEEP` seconds, as long as the array's first row says: the array is drawn
-    afresh for every check, so the tasks finish in an order nobody can foresee, and rarely in the order of ``i``.
+    afresh for every check, so the tasks finish in an order nobody can foresee. Task 0 sleeps
+    :data:`FIRST_SLEEP`, so it finishes last: results collected in completion order (a ``ray.wait`` loop
+    appending what is ready) can never come out in the order of ``i``, however busy the machine.
     """
     if not hasattr(a, "shape") or not isinstance(i, int) or len(getattr(a, "shape", ())) != 2:
         return None
-    time.sleep(MAX_SLEEP * float(a[0, i]))
+    time.sleep(FIRST_SLEEP if i == 0 else MAX_SLEEP * float(a[0, i]))
     return float(a[:, i].mean())
 
 

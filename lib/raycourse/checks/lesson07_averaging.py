@@ -46,9 +46,9 @@ def _replicas(rng: random.Random, count: int, shapes: Sequence[tuple[int, ...]])
     learner's code killed is replaced.
     """
     import ray
-    from ray.exceptions import RayActorError
 
-    job = ray.get_runtime_context().get_job_id()
+    context = ray.get_runtime_context()
+    job = (context.get_job_id(), context.get_node_id())  # job ids restart at 01000000 in every new Ray
     if _KEPT["job"] != job:
         _KEPT.update(job=job, replicas=[])
     kept, ready = list(_KEPT["replicas"]), []
@@ -57,7 +57,7 @@ def _replicas(rng: random.Random, count: int, shapes: Sequence[tuple[int, ...]])
         try:
             ray.get(replica.reset.remote(rng.randrange(1_000_000), shapes), timeout=30)
             ready.append(replica)
-        except (RayActorError, ray.exceptions.GetTimeoutError):
+        except Exception:  # died, timed out, or a handle of an earlier Ray (refused as it is submitted)
             pass
     make = ray.remote(num_cpus=0)(Replica)
     ready += [make.remote(rng.randrange(1_000_000), shapes) for _ in range(count - len(ready))]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import plots
+from .. import plots, record
 from ..grading import Incorrect, NotAttempted, exercise
 from ..lessons.life import ConwaysRules, State, patterns
 from ..lessons.life.rules import conway
@@ -114,16 +114,22 @@ def _init_arguments(cls: Any, creation: Submission) -> dict[str, Any] | None:
     return bound_arguments(init, creation, method=True)
 
 
-def _fetched_objects(actor: str) -> set[int]:
-    """id() of every value ``ray.get`` returned from a call on ``actor`` (and of the objects in returned lists)."""
+def _fetched_objects(actor: str) -> dict[int, float]:
+    """id() of every value ``ray.get`` returned from a call on ``actor`` (and of the objects in returned lists),
+    with the time of the latest such fetch (ids of freed objects are reused: see :func:`record.is_recorded`)."""
     calls = set(tasks_of(calls_on(list(JOURNAL.records), actor)))
-    found: set[int] = set()
+    found: dict[int, float] = {}
     for fetch in (r for r in list(JOURNAL.records) if isinstance(r, Fetch) and r.values is not None):
         for task, summary, value_id in zip(fetch.task_ids, fetch.values, fetch.value_ids):
             if task in calls:
-                found.add(value_id)
-                found |= _ids_inside(summary)
+                for key in {value_id} | _ids_inside(summary):
+                    found[key] = max(found.get(key, 0.0), fetch.end)
     return found
+
+
+def _fetched_from(objects: dict[int, float], history: list[Any]) -> bool:
+    """Every state in ``history`` is an object fetched from the actor (itself, not a newer one at its address)."""
+    return all(id(s) in objects and record.is_recorded(s, id(s), objects[id(s)]) for s in history)
 
 
 def _ids_inside(summary: Any) -> set[int]:
@@ -193,7 +199,7 @@ def ray_game(RayGame: Any, games: Any, states: Any, STEPS: Any) -> str:
         history = list(history) if isinstance(history, (list, tuple)) else None
         if not history or not all(isinstance(s, State) for s in history):
             raise Incorrect(f"`states[{index}]` should be the list of State objects game {index}'s get_states() returned.")
-        owners = [n for n, objects in enumerate(fetched) if objects >= {id(s) for s in history}]
+        owners = [n for n, objects in enumerate(fetched) if _fetched_from(objects, history)]
         if not owners:
             raise Incorrect(f"The states of game {index} were not fetched from its actor: set `states` from "
                             "ray.get([game.get_states.remote() for game in games]), without building or copying boards.")

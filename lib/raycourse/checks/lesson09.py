@@ -344,8 +344,9 @@ def fault_tolerance(supervise: Any) -> str:
     dead_loop = next(t for t, w in report.loop_tasks.items() if w == dead)
     requeues = report.events("requeue")
     looked_at = {t for r in run.fetches() + run.waits() for t in r.task_ids}
-    if not requeues and not report.relaunched and dead_loop not in {t for f in run.fetches() for t in f.task_ids}:
-        if not looked_at & set(report.loop_tasks):
+    fetched = {t for f in run.fetches() for t in f.task_ids}
+    if not requeues and not report.relaunched and dead_loop not in fetched:
+        if not looked_at & set(report.loop_tasks) or _only_waited_for_all(run, report, fetched):
             raise NotAttempted(f"Worker {dead} was killed while it held task {task}, and nothing noticed: the task "
                                "was lost. Take loops as they end with ray.wait; when ray.get raises ActorDiedError, "
                                "give the worker's task back and relaunch a worker.")
@@ -392,6 +393,14 @@ def _killed_run(supervise: Any) -> tuple[RunReport, Run, Probe]:
         report = _run("supervise", payloads, probe, supervise=supervise, workers=n, worker_ids=ids,
                       task_ids=task_ids, kill=task_ids[victim], kill_delay=rng.uniform(0.1, 0.4))
     return report, Run(number, JOURNAL.in_cell(number)), probe
+
+
+def _only_waited_for_all(run: Run, report: RunReport, fetched: set[str]) -> bool:
+    """The starter's shape: one wait for every loop at once, no ray.get on any loop, nothing handled."""
+    loops = set(report.loop_tasks)
+    waits = [w for w in run.waits() if loops & set(w.task_ids)]
+    return not fetched & loops and bool(waits) and all(
+        w.timeout is None and w.num_returns >= len(loops & set(w.task_ids)) for w in waits)
 
 
 def _responsive(run: Run, report: RunReport) -> None:

@@ -42,7 +42,8 @@ def kept_actors() -> dict[str, Any]:
     """The actors kept for the next run, forgotten when Ray was restarted since."""
     import ray
 
-    session = ray.get_runtime_context().get_job_id()
+    context = ray.get_runtime_context()
+    session = (context.get_job_id(), context.get_node_id())  # job ids restart at 01000000 in every new Ray
     if _KEPT["session"] != session:
         _KEPT.update(session=session, workers={}, helpers={}, next_id=0)
     return _KEPT
@@ -123,7 +124,12 @@ def course_workers(count: int) -> dict[int, tuple[Any, int]]:
     kept = kept_actors()
     workers = kept["workers"]
     if workers:
-        refs = {actor.__ray_call__.remote(pid_of): wid for wid, (actor, _) in workers.items()}
+        refs = {}
+        for wid, (actor, _) in list(workers.items()):
+            try:
+                refs[actor.__ray_call__.remote(pid_of)] = wid
+            except Exception:  # a handle from an earlier Ray (restarted since): Ray refuses it at once
+                workers.pop(wid)
         ray.wait(list(refs), num_returns=len(refs), timeout=30)
         for ref, wid in refs.items():
             try:
