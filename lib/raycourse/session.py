@@ -49,6 +49,9 @@ ENVIRONMENT = {
 NOISE = [re.compile(p) for p in (
     r"worker processes have been started on node",
     r"A worker died or was killed while executing a task by an unexpected system error",
+    # The agents' port files are written before the raylet starts (see startup._agent_ports_chosen), so the
+    # raylet may look for the metrics agent before it listens; the course uses no metrics.
+    r"Failed to establish connection to the metrics exporter agent",
 )]
 # What a worker's own runtime writes as it exits (a GPU task's worker exits after each task, Ray's
 # default ``max_calls=1``): C++ log lines with their stack, and Python's fatal-error dump. Never a learner's.

@@ -159,7 +159,10 @@ def _dead_raylets() -> list[Any]:
     return dead
 
 
-AGENT_PORTS = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")  # also the port files' names
+# Agent ports chosen up front (also the names of their port files). Not the metrics agent's gRPC port:
+# given up front, the GCS, the raylet and every driver connect to it at once, before it listens, and
+# log gRPC errors into the learner's cells; left dynamic, they wait for its port file.
+AGENT_PORTS = ("metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
 
 
 @contextlib.contextmanager
@@ -169,9 +172,9 @@ def _agent_ports_chosen() -> Iterator[None]:
     The raylet waits a fixed 15 s for the agents to write their port files, then aborts
     (ray-project/ray#65983); on two loaded cores the dashboard agent's imports alone can take
     longer, and the start failed with "The current node timed out during startup". With the
-    ports chosen here and their files written first, the raylet finds them at once (the agents
-    write the same numbers again when they are up). The dashboard agent's fixed default port,
-    shared by every Ray on the machine, is replaced too.
+    ports chosen here (:data:`AGENT_PORTS`) and their files written first, the raylet finds
+    them at once (the agents write the same numbers again when they are up). The dashboard
+    agent's fixed default port, shared by every Ray on the machine, is replaced too.
     """
     from ray._private import node, parameter, ray_constants
     from ray._raylet import persist_port

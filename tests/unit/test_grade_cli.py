@@ -38,7 +38,10 @@ import make_fixtures  # noqa: E402
 TIMEOUT = 90  # per notebook: the endless cell meets it; joining Ray on a loaded machine must not
 MARK = "RAYCOURSE_GRADE_TEST_MARK"
 FORGERIES = ["mallory-class", "mallory-modules", "mallory-hook", "mallory-log", "mallory-journal", "mallory-patch"]
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="the hostile cases use FIFOs and symlinks")
+# The module's fixture grades three batches at once (about 10 minutes on two loaded cores): longer than the
+# suite's per-test limit.
+pytestmark = [pytest.mark.skipif(os.name != "posix", reason="the hostile cases use FIFOs and symlinks"),
+              pytest.mark.timeout(1500)]
 
 
 def _marked(mark: str) -> list[str]:
