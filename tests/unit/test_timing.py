@@ -55,7 +55,7 @@ def test_intervals_of_real_tasks_by_ref_and_name():
         def count(self):
             return self.arrived
 
-    @ray.remote
+    @ray.remote(num_cpus=0)  # other modules' kept actors may hold CPUs of the shared Ray: the gate needs all three
     def nap(seconds, gate):
         ray.get(gate.arrive.remote())
         deadline = time.monotonic() + 60
