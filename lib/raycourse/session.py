@@ -44,14 +44,15 @@ ENVIRONMENT = {
     "RAY_USAGE_STATS_ENABLED": "0",  # never ask for usage stats on stdout
     "RAY_task_events_report_interval_ms": "100",  # a finished task reaches Ray's records within ~0.1 s
     "RAY_gcs_server_port_wait_time_s": "120",  # Ray's own wait for the GCS; its 30 s default fails a busy machine
+    "GRPC_VERBOSITY": "ERROR",  # gRPC's info lines ("Got goaway" as Ray shuts down) would land in cells
 }
 # Lines the raylet sends to every driver that say nothing to a learner (the course sizes its pools on purpose).
 NOISE = [re.compile(p) for p in (
     r"worker processes have been started on node",
     r"A worker died or was killed while executing a task by an unexpected system error",
-    # The agents' port files are written before the raylet starts (see startup._agent_ports_chosen), so the
-    # raylet may look for the metrics agent before it listens; the course uses no metrics.
-    r"Failed to establish connection to the metrics exporter agent",
+    # The agents' ports are given and their files written before the raylet starts (startup._agent_ports_chosen),
+    # so the GCS and the raylet may try the metrics agent before it listens; the course uses no metrics.
+    r"Failed to establish connection to the (event\+)?metrics exporter",
 )]
 # What a worker's own runtime writes as it exits (a GPU task's worker exits after each task, Ray's
 # default ``max_calls=1``): C++ log lines with their stack, and Python's fatal-error dump. Never a learner's.
@@ -152,7 +153,7 @@ def _filter_raylet_noise() -> None:
 
     def print_to_stdstream(data: dict, ignore_prefix: bool) -> None:
         lines = list(data.get("lines", []))
-        if data.get("pid") == "raylet":
+        if data.get("pid") in ("raylet", "gcs_server"):
             lines = [line for line in lines if not any(p.search(line) for p in NOISE)]
         lines = without_runtime_noise(lines)
         if not lines:

@@ -159,10 +159,10 @@ def _dead_raylets() -> list[Any]:
     return dead
 
 
-# Agent ports chosen up front (also the names of their port files). Not the metrics agent's gRPC port:
-# given up front, the GCS, the raylet and every driver connect to it at once, before it listens, and
-# log gRPC errors into the learner's cells; left dynamic, they wait for its port file.
-AGENT_PORTS = ("metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
+# Agent ports chosen up front (also the names of their port files). With the metrics agent's given, the GCS
+# and the raylet try it at once, before it listens, and each logs one line (dropped: session.NOISE); left
+# dynamic, the raylet waits the fixed 15 s for its file, and on a loaded machine aborts.
+AGENT_PORTS = ("metrics_agent_port", "metrics_export_port", "dashboard_agent_listen_port", "runtime_env_agent_port")
 
 
 @contextlib.contextmanager
