@@ -46,7 +46,8 @@ ENVIRONMENT = {
     "RAY_gcs_server_port_wait_time_s": "120",  # Ray's own wait for the GCS; its 30 s default fails a busy machine
     "GRPC_VERBOSITY": "ERROR",  # gRPC's info lines ("Got goaway" as Ray shuts down) would land in cells
 }
-# Lines the raylet sends to every driver that say nothing to a learner (the course sizes its pools on purpose).
+# Lines the raylet or the GCS sends to every driver that say nothing to a learner (the course sizes its pools
+# on purpose, and uses no metrics).
 NOISE = [re.compile(p) for p in (
     r"worker processes have been started on node",
     r"A worker died or was killed while executing a task by an unexpected system error",
@@ -144,7 +145,7 @@ def _quiet_environment() -> None:
 
 
 def _filter_raylet_noise() -> None:
-    """Drop the raylet's "N worker processes have been started" warnings before they reach a cell."""
+    """Drop the raylet's and the GCS's :data:`NOISE` lines, and runtime dumps, before they reach a cell."""
     import ray._private.worker as worker
 
     if getattr(worker.print_to_stdstream, "_raycourse", False):

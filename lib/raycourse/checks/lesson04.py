@@ -36,7 +36,8 @@ def _column_mean(a: Any, i: Any) -> Any:
     It first sleeps up to :data:`MAX_SLEEP` seconds, as long as the array's first row says: the array is drawn
     afresh for every check, so the tasks finish in an order nobody can foresee. Task 0 sleeps
     :data:`FIRST_SLEEP`, so it finishes last: results collected in completion order (a ``ray.wait`` loop
-    appending what is ready) can never come out in the order of ``i``, however busy the machine.
+    appending what is ready) come out in the order of ``i`` only if the notebook stalls a whole second
+    between submitting and its first wait.
     """
     if not hasattr(a, "shape") or not isinstance(i, int) or len(getattr(a, "shape", ())) != 2:
         return None

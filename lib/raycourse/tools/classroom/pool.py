@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...session import ENVIRONMENT
-from ...startup import _agent_ports_chosen, _children, _patient_node_wait
+from ...startup import AGENT_PORTS, _agent_ports_chosen, _children, _free_port, _patient_node_wait
 from ...startup import _kill_new_children as _stop_new_children
 from .reaper import MARK
 
@@ -179,12 +179,6 @@ class Slot:
 # --- the helper process ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _forget_address(address: str) -> None:
     """Remove Ray's ``ray_current_cluster`` file if it names this slot: a bare ``ray.init()`` must not join it."""
     base = os.environ.get("RAY_TMPDIR") or (os.environ.get("TMPDIR") if sys.platform.startswith("linux") else None)
@@ -218,41 +212,6 @@ def _light_node() -> None:
         node_module.Node.start_api_server = start_api_server
 
 
-_AGENT_PORTS = {  # RayParams field -> the name of the port file the raylet waits for
-    "metrics_agent_port": "METRICS_AGENT_PORT_NAME", "dashboard_agent_listen_port": "DASHBOARD_AGENT_LISTEN_PORT_NAME",
-    "runtime_env_agent_port": "RUNTIME_ENV_AGENT_PORT_NAME", "metrics_export_port": "METRICS_EXPORT_PORT_NAME"}
-
-
-_CHOSEN: dict[str, int] = {}  # the ports of the attempt under way
-
-
-def _stand_in_port_files() -> None:
-    """Write the agents' port files ourselves, with the ports we chose for them, as the node starts.
-
-    The raylet waits a fixed 30 s for the (Python) agents to report their ports and dies when a
-    busy machine makes them slower; the ports are known in advance here, so it need not wait.
-    The agents write the same files again once they are up.
-    """
-    import ray._private.node as node_module
-    import ray._raylet as raylet
-
-    original = node_module.Node.start_ray_processes
-
-    def start_ray_processes(self: Any) -> Any:
-        for field_name, constant in _AGENT_PORTS.items():
-            name = getattr(raylet, constant, None)
-            if name and field_name in _CHOSEN:
-                try:
-                    raylet.persist_port(self._session_dir, self._node_id, name, _CHOSEN[field_name])
-                except Exception:  # a different Ray: let the agents report for themselves
-                    pass
-        return original(self)
-
-    if hasattr(raylet, "persist_port") and not getattr(original, "_raycourse", False):
-        start_ray_processes._raycourse = True  # type: ignore[attr-defined]
-        node_module.Node.start_ray_processes = start_ray_processes
-
-
 def _listening(host: str, port: int, patience: float) -> bool:
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
@@ -267,10 +226,7 @@ def _listening(host: str, port: int, patience: float) -> bool:
 def _start_cluster(spec: RaySpec) -> tuple[Any, dict[str, int]]:
     from ray.cluster_utils import Cluster
 
-    ports = {name: _free_port() for name in _AGENT_PORTS}
-    _CHOSEN.clear()
-    _CHOSEN.update(ports)
-    _stand_in_port_files()
+    ports = {name: _free_port() for name in AGENT_PORTS}  # their files are written first: _agent_ports_chosen
     args: dict[str, Any] = dict(num_cpus=spec.cpus, num_gpus=spec.gpus, resources=dict(spec.resources),
                                 include_dashboard=False, no_monitor=True, **ports)
     if spec.object_store_mb:
