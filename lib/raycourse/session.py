@@ -59,6 +59,7 @@ NOISE = [re.compile(p) for p in (
 # default ``max_calls=1``): C++ log lines with their stack, and Python's fatal-error dump. Never a learner's.
 RUNTIME_NOISE = [re.compile(p) for p in (
     r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z] \d+ \d+\] \S+\.(cc|h):\d+:",
+    r"^\[\S+\.(cc|h) : \d+\] RAW: ",  # abseil's raw lines (a mutex held long on a loaded machine)
     r"^Fatal Python error: ",
     r"^Extension modules: ",
     r"^(Current thread|Thread) 0x[0-9a-f]+ ",

@@ -11,7 +11,8 @@ notebooks (tests/unit/fixtures/grade/make_fixtures.py):
   the folder); learners named 李雷, 韩梅梅, José Ñúñez and a spreadsheet formula;
   one notebook that leaves processes behind (setsid, a double fork, a Ray task);
 * lesson 01: the solution, the starter and a serial answer with a patched check helper;
-* a slow run: an endless cell meets a short ``--timeout``; a notebook prints 100 MB
+* a slow run: an endless cell meets a short ``--timeout``; a notebook prints 260 MB (60 MB of it
+  straight to its file descriptor)
   while the grader's own memory is watched.
 
 The kernels run once (module fixture); each test reads the CSV, the HTML and the
@@ -181,8 +182,10 @@ def test_endless_cell_times_out_and_big_output_is_capped(graded):
     assert status in ("not attempted", "error"), message
     executed = graded["base"] / "out-slow" / "executed" / "quinn" / "00_setup.ipynb"
     assert executed.stat().st_size < 10 * 1024 * 1024, executed.stat().st_size
-    assert graded["peak"] < 600 * 1024 * 1024, f"the grader peaked at {graded['peak'] / 2**20:.0f} MB"
-    print(f"grader peak while a notebook printed 200 MB: {graded['peak'] / 2**20:.0f} MB")
+    # measured: about 130 MB resident, as with no output (660 MB before the kernel's cap survived IPython's
+    # per-cell wrapper of sys.stdout.write)
+    assert graded["peak"] < 320 * 1024 * 1024, f"the grader peaked at {graded['peak'] / 2**20:.0f} MB"
+    print(f"grader peak while a notebook printed 260 MB: {graded['peak'] / 2**20:.0f} MB")
 
 
 def test_dead_kernel_and_bad_files_are_reported(graded):

@@ -101,3 +101,5 @@ def test_a_workers_exit_dump_is_kept_out_of_cells_and_a_learners_prints_stay():
             "Fatal Python error: Aborted", "", "Extension modules: msgpack._cmsgpack, ray._raylet (total: 2)"]
     assert session.without_runtime_noise(dump + ["step 3 done"]) == ["step 3 done"]
     assert session.without_runtime_noise(["a", "", '  File "x.py", line 1']) == ["a", "", '  File "x.py", line 1']
+    raw = "[mutex.cc : 452] RAW: Lock blocking 0x55a705171ee0   @ 0x7fce5442b1a2 0x7fce534fb23c"
+    assert session.without_runtime_noise([raw, "step 4 done"]) == ["step 4 done"]

@@ -19,38 +19,83 @@ import numpy as np
 
 from .. import record
 from ..grading import Incorrect, NotAttempted, exercise
+from ..lessons.dispatch.kept import helper
 from ..record import Fetch, Put, Submission
 from .evidence import (Run, call, expect_values, holds_ref, is_ref, number, parallel_without_ray, plain_list, plural,
                        run_of, short)
 
 NUM_TASKS = 20
 MAX_SLEEP = 0.15  # seconds; each probe task sleeps a random fraction of this
-FIRST_SLEEP = 1.0  # seconds; task 0 sleeps this long, so it finishes well after the others
+GATE_TIMEOUT = 10.0  # seconds task 0 waits at most for the others (only a serial answer makes it wait that long)
+PROBE_CPUS = 0.5  # the probe's tasks run two per CPU: task 0 waits beside the others even when few CPUs are free
 
 _probe: dict[str, Any] = {}
+
+
+class _Gate:
+    """Counts the probe tasks that finished (a bookkeeping actor, kept between checks)."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+
+    def reset(self) -> None:
+        self.finished = 0
+
+    def arrive(self) -> None:
+        self.finished += 1
+
+    def count(self) -> int:
+        return self.finished
 
 
 def _column_mean(a: Any, i: Any) -> Any:
     """The check's task: the mean of column ``i`` (None for an argument that is not an array, instead of failing).
 
     It first sleeps up to :data:`MAX_SLEEP` seconds, as long as the array's first row says: the array is drawn
-    afresh for every check, so the tasks finish in an order nobody can foresee. Task 0 sleeps
-    :data:`FIRST_SLEEP`, so it finishes last: results collected in completion order (a ``ray.wait`` loop
-    appending what is ready) come out in the order of ``i`` only if the notebook stalls a whole second
-    between submitting and its first wait.
+    afresh for every check, so the tasks finish in an order nobody can foresee.
     """
     if not hasattr(a, "shape") or not isinstance(i, int) or len(getattr(a, "shape", ())) != 2:
         return None
-    time.sleep(FIRST_SLEEP if i == 0 else MAX_SLEEP * float(a[0, i]))
+    time.sleep(0.0 if i == 0 else MAX_SLEEP * float(a[0, i]))
     return float(a[:, i].mean())
 
 
+def _gated(gate: Any) -> Any:
+    """The probe's function: :func:`_column_mean`, and task 0 finishes only after the others did.
+
+    So results collected in completion order (a ``ray.wait`` loop appending what is ready) never come out in
+    the order of ``i``, however fast or slow the machine starts workers: task 0 waits until the other
+    tasks have told ``gate`` they finished (at most :data:`GATE_TIMEOUT` seconds, for answers that never
+    submit them while it runs).
+    """
+    def column_mean(a: Any, i: Any) -> Any:
+        import ray
+
+        value = _column_mean(a, i)
+        if value is None:
+            return value
+        if i != 0:
+            ray.get(gate.arrive.remote())
+            return value
+        deadline = time.monotonic() + GATE_TIMEOUT
+        while ray.get(gate.count.remote()) < NUM_TASKS - 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return value
+
+    column_mean.__name__ = column_mean.__qualname__ = "column_mean"
+    return column_mean
+
+
 def _probe_task() -> Any:
-    """The check's own remote function (made once per kernel): its tasks are found by this object."""
+    """The check's own remote function, with a reset gate: its tasks are found by this object.
+
+    Made again only when the gate is new (the first check of a Ray session): the function carries its handle.
+    """
     import ray
 
-    if "task" not in _probe:
-        _probe["task"] = ray.remote(_column_mean)
+    gate = helper("04.put_once gate", _Gate)
+    if _probe.get("gate") is not gate:
+        _probe.update(gate=gate, task=ray.remote(num_cpus=PROBE_CPUS)(_gated(gate)))
     return _probe["task"]
 
 

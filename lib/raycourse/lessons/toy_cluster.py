@@ -16,7 +16,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from ..startup import CourseSetupError, _agent_ports_chosen, _patient_node_wait, forget_cluster_file, stop_processes
+from ..startup import (CourseSetupError, _agent_ports_chosen, _free_port, _patient_node_wait, forget_cluster_file,
+                       stop_processes)
 
 ATTEMPTS = 3
 NODE_ARGS: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 128 * 1024 * 1024}
@@ -66,12 +67,13 @@ def _retry(what: str, start: Callable[[], Any]) -> Any:
         try:
             with _quiet_start():
                 return start()
-        except Exception:  # Ray raises a bare Exception when a node misses its start-up wait
+        except Exception as error:  # Ray raises a bare Exception when a node misses its start-up wait
             _end(_descendants() - before)
             if attempt == ATTEMPTS:
+                said = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
                 raise CourseSetupError(f"The toy cluster's {what} did not start in {ATTEMPTS} attempts: this "
-                                       "machine is very busy. Close other heavy programs and run this cell "
-                                       "again.") from None
+                                       f"machine is very busy (Ray said: {said}). Close other heavy programs and "
+                                       "run this cell again.") from None
     raise AssertionError("unreachable")
 
 
@@ -121,6 +123,9 @@ def start(worker_resources: dict[str, float]) -> ToyCluster:
     cluster = _retry("head node", lambda: Cluster(
         initialize_head=True, connect=False, head_node_args={**NODE_ARGS, "include_dashboard": False}))
     forget_cluster_file(cluster.address)
-    worker = _retry("worker node", lambda: cluster.add_node(**NODE_ARGS, resources=dict(worker_resources)))
+    # Ray's Cluster.add_node sets a worker node's dashboard agent port to "any" unless one is given; left so, the
+    # raylet waits its fixed 15 s for the agent's port file and aborts on a loaded machine (see startup).
+    worker = _retry("worker node", lambda: cluster.add_node(**NODE_ARGS, resources=dict(worker_resources),
+                                                             dashboard_agent_listen_port=_free_port()))
     ray.init(address=cluster.address, logging_level=logging.ERROR)
     return ToyCluster(cluster, worker.node_id, dict(worker_resources), before)

@@ -79,13 +79,24 @@ class GradingClient(NotebookClient):
         self._current = -1
 
     def create_kernel_manager(self) -> Any:
-        manager = super().create_kernel_manager()
-        try:
-            import zmq
+        """The manager, whose clients refuse messages over :data:`MAX_MESSAGE` bytes before reading them.
 
-            manager.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
-        except Exception:  # an older pyzmq: the output cap below still holds
-            pass
+        The client makes its own zmq context (not the manager's), so the limit is set on that one.
+        """
+        manager = super().create_kernel_manager()
+        make_client = manager.client
+
+        def client(**kwargs: Any) -> Any:
+            made = make_client(**kwargs)
+            try:
+                import zmq
+
+                made.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+            except Exception:  # an older pyzmq: the output cap below still holds
+                pass
+            return made
+
+        manager.client = client
         return manager
 
     @asynccontextmanager

@@ -28,10 +28,12 @@ The snapshot and its repair live in :mod:`.snapshot`.
 """
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import os
 import sys
+import threading
 import types
 from typing import Any, Callable
 
@@ -40,6 +42,7 @@ from .snapshot import Guard
 VERDICT_MIME = "application/vnd.raycourse.verdict+json"
 KEY_MIME = "application/vnd.raycourse.grader-key+json"
 CHECKER_MODULE = "_raycourse_grader"
+_INNER_WRITE = "_raycourse_inner_write"  # where a capped stream keeps the write method IPython sets
 
 
 def _publisher(shell: Any) -> Callable[[dict[str, Any]], None]:
@@ -49,26 +52,56 @@ def _publisher(shell: Any) -> Callable[[dict[str, Any]], None]:
 
 
 def _cap_output(limit: int) -> None:
-    """Stop a cell from sending more than ``limit`` characters of stdout/stderr in total to the grader."""
-    budget = {"left": limit, "told": False}
-    for stream in (sys.stdout, sys.stderr):
-        write = getattr(stream, "write", None)
-        if write is None:
-            continue
+    """Stop a cell from sending more than ``limit`` characters of stdout/stderr in total to the grader.
 
-        def capped(text: str, _write: Callable[[str], int] = write) -> int:
+    IPython wraps ``sys.stdout.write`` for every cell (to keep the output in its history) and sets back,
+    on the stream, the method it found when the cell ends; a wrapper set on the stream in one cell is gone
+    in the next. So the stream's class gets a ``write`` property: what IPython sets is kept behind it, and
+    what it returns is always capped (an inner capped call, IPython's wrapper calling the one it found,
+    passes through uncounted). A stream whose class cannot take it gets a wrapper of its own; the grader's
+    cap on its side holds either way.
+    """
+    budget = {"left": limit, "told": False}
+    inside = threading.local()
+
+    def capped_call(write: Callable[[str], Any], text: str) -> Any:
+        if getattr(inside, "depth", 0):
+            return write(text)
+        inside.depth = 1
+        try:
             if budget["left"] <= 0:
                 if not budget["told"]:
                     budget["told"] = True
-                    _write(f"\n[the grader kept only the first {limit:,} characters of printed output]\n")
+                    write(f"\n[the grader kept only the first {limit:,} characters of printed output]\n")
                 return len(text)
             budget["left"] -= len(text)
-            return _write(text if budget["left"] >= 0 else text[: len(text) + budget["left"]])
+            return write(text if budget["left"] >= 0 else text[: len(text) + budget["left"]])
+        finally:
+            inside.depth = 0
+
+    patched: set[type] = set()
+    for stream in (sys.stdout, sys.stderr):
+        cls, write = type(stream), getattr(stream, "write", None)
+        if write is None or cls in patched:
+            continue
+        original = getattr(cls, "write", None)
+
+        def get(self: Any, _original: Any = original) -> Callable[..., Any]:
+            inner = self.__dict__.get(_INNER_WRITE)
+            target = inner if inner is not None else functools.partial(_original, self)
+            return lambda text, *args, **kwargs: capped_call(lambda t: target(t, *args, **kwargs), text)
+
+        def put(self: Any, value: Any) -> None:
+            self.__dict__[_INNER_WRITE] = value
 
         try:
-            stream.write = capped
-        except (AttributeError, TypeError):  # a stream that does not allow it: the grader's own cap still holds
-            pass
+            cls.write = property(get, put, lambda self: self.__dict__.pop(_INNER_WRITE, None))
+            patched.add(cls)
+        except (AttributeError, TypeError):  # a built-in stream class: wrap this stream only
+            try:
+                stream.write = lambda text, _write=write: capped_call(_write, text)
+            except (AttributeError, TypeError):
+                pass
 
 
 def install(lesson: str, output_limit: int = 2_000_000, publish: Callable[[dict[str, Any]], None] | None = None) -> None:
