@@ -107,6 +107,11 @@ def stop_processes(processes: list[Any], timeout: float = 10.0) -> None:
             pass
 
 
+def ray_said(error: BaseException) -> str:
+    """The first line of what Ray raised (at most 160 characters), for a message that quotes it."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+
+
 def _busy_machine_error(error: BaseException) -> bool:
     text = str(error)
     return any(s in text for s in ("timed out during startup", "Timed out waiting for file", "Failed to start GCS",
@@ -231,7 +236,7 @@ def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Cal
             _kill_new_children(before)  # shutdown() does not stop what a half-started init spawned
             clear_stale_cluster_file()
             if attempt == attempts:
-                said = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+                said = ray_said(error)
                 raise CourseSetupError(
                     f"Ray could not start in time, {attempts} times, because this machine is very busy (Ray said: "
                     f"{said}). Close other heavy programs (or other notebooks running Ray) and run this cell again."

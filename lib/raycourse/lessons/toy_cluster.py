@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from ..startup import (CourseSetupError, _agent_ports_chosen, _free_port, _patient_node_wait, forget_cluster_file,
-                       stop_processes)
+                       ray_said, stop_processes)
 
 ATTEMPTS = 3
 NODE_ARGS: dict[str, Any] = {"num_cpus": 1, "object_store_memory": 128 * 1024 * 1024}
@@ -70,10 +70,9 @@ def _retry(what: str, start: Callable[[], Any]) -> Any:
         except Exception as error:  # Ray raises a bare Exception when a node misses its start-up wait
             _end(_descendants() - before)
             if attempt == ATTEMPTS:
-                said = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
                 raise CourseSetupError(f"The toy cluster's {what} did not start in {ATTEMPTS} attempts: this "
-                                       f"machine is very busy (Ray said: {said}). Close other heavy programs and "
-                                       "run this cell again.") from None
+                                       f"machine is very busy (Ray said: {ray_said(error)}). Close other heavy "
+                                       "programs and run this cell again.") from None
     raise AssertionError("unreachable")
 
 
