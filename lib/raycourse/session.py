@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .startup import CourseSetupError, _init_local, clear_stale_cluster_file
+from .startup import CourseSetupError, _init_local, clear_stale_cluster_file, ray_said
 from .startup import forget_cluster_file  # noqa: F401 - part of session's interface (tests, lessons' clean-up)
 
 # What every course kernel runs with, unless the learner or the instructor set otherwise.
@@ -201,6 +201,26 @@ class _Status:
             self.handle.update(self._html(""))
 
 
+def _start_local(kwargs: dict[str, Any], warm: bool, say: Callable[[str], None], notes: list[str]) -> tuple[Any, int]:
+    """A new local Ray and its warm workers: (context, warm workers). A node that dies while its first workers
+    start (an agent that could not bind its port: the raylet fate-shares with it) is started once more."""
+    import ray
+    from ray.exceptions import LocalRayletDiedError, NodeDiedError, RaySystemError
+
+    for attempt in (1, 2):
+        context = _init_local(kwargs, say=say, notes=notes)
+        try:
+            return context, (_warm_up(int(kwargs.get("num_cpus") or 1), say=say) if warm else 0)
+        except (LocalRayletDiedError, NodeDiedError, RaySystemError) as error:
+            ray.shutdown()
+            if attempt == 2:
+                raise CourseSetupError(f"Ray's node stopped while it started, twice (Ray said: {ray_said(error)}). "
+                                       "The machine may be very busy: close other notebooks running Ray and run "
+                                       "this cell again.") from None
+            say("Ray's node stopped while it started (a busy machine): starting Ray again...")
+    raise AssertionError("unreachable")
+
+
 def _warm_up(workers: int, timeout: float = 90.0, say: Callable[[str], None] = lambda text: None) -> int:
     """Make sure ``workers`` worker processes are up; return how many distinct ones ran."""
     import ray
@@ -326,6 +346,7 @@ def start(
             status.say(f"Joining the Ray cluster at {address}...")
             context = _join(address, cpus, num_gpus, resources, kwargs, notes)
             warm_count = min(cpus, int(ray.cluster_resources().get("CPU", 0)))
+            warmed = _warm_up(warm_count, say=status.say) if warm and warm_count else 0
         else:
             # address="local" always starts a new Ray: a bare ray.init() would join (or wait
             # forever for) whatever cluster /tmp/ray/ray_current_cluster names.
@@ -337,9 +358,8 @@ def start(
                 kwargs["resources"] = dict(resources)
             if store_mb:
                 kwargs["object_store_memory"] = store_mb * 1024 * 1024
-            context = _init_local(kwargs, say=status.say)
+            context, warmed = _start_local(kwargs, warm, status.say, notes)
             warm_count = cpus
-        warmed = _warm_up(warm_count, say=status.say) if warm and warm_count else 0
     finally:
         status.clear()
     if warm and warmed < warm_count:

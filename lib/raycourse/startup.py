@@ -210,28 +210,105 @@ def _agent_ports_chosen() -> Iterator[None]:
         node.Node.start_raylet = original_raylet
 
 
+# Where agent ports are chosen: below the kernel's ephemeral range (where every gRPC server that asks
+# for "any port" gets one: other Rays' workers, GCS, raylets) and above Ray's worker ports (10002-19999).
+AGENT_PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def _free_port() -> int:
-    with socket.socket() as probe:
+    """A port nothing listens on, for an agent that binds it only later (tens of seconds, on a loaded machine).
+
+    A port the kernel hands out for "any port" is also what the next gRPC server on the machine
+    (another Ray's raylet, GCS or workers) may get meanwhile, and the agent then fails to bind
+    ("Failed to bind to address 0.0.0.0:...": its raylet fate-shares with it and dies). So the port
+    comes from :data:`AGENT_PORT_RANGE`, outside the ephemeral range, at random, never twice.
+    """
+    import random
+
+    low, high = AGENT_PORT_RANGE
+    high = min(high, _ephemeral_low() - 1)
+    for _ in range(200):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        try:
+            for host in ("0.0.0.0", "127.0.0.1"):
+                with socket.socket() as probe:
+                    probe.bind((host, port))
+        except OSError:
+            continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as probe:  # a crowded range: fall back on any free port
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Callable[[str], None] = lambda t: None) -> Any:
+DASHBOARD_FAILED = "The dashboard could not start on this busy machine; the lesson does not need it."
+
+
+@contextlib.contextmanager
+def _dashboard_failure_kept(failures: list[str]) -> Iterator[None]:
+    """Keep Ray's "Failed to start the dashboard" log lines out of the cell, noting that they came.
+
+    Ray always starts a dashboard process (a headless one without the dashboard); on a loaded
+    machine it can die at birth (return code -6, before it writes any log), and Ray then logs
+    four error lines to the notebook and carries on without it.
+    """
+    import logging
+
+    class Keep(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if "dashboard" in record.getMessage().lower():
+                failures.append(record.getMessage())
+                return False
+            return True
+
+    services = logging.getLogger("ray._private.services")
+    keep = Keep()
+    services.addFilter(keep)
+    try:
+        yield
+    finally:
+        services.removeFilter(keep)
+
+
+def _init_local(kwargs: dict[str, Any], attempts: int = START_ATTEMPTS, say: Callable[[str], None] = lambda t: None,
+                notes: list[str] | None = None) -> Any:
     """``ray.init`` for a new local Ray, retried: on a very busy machine Ray's own 30 s start-up
     wait can expire while its helper processes are still starting. Each failed attempt's
-    processes are stopped before the next one."""
+    processes are stopped before the next one. A dashboard that could not start is a note in
+    ``notes`` (the next attempt goes without it), not a failure."""
     import ray
 
+    kwargs = dict(kwargs)
     for attempt in range(1, attempts + 1):
         say("Starting Ray (on a busy machine this can take a minute)..." if attempt == 1 else
             f"The machine is busy: starting Ray again (attempt {attempt} of {attempts})...")
         before = {p.pid for p in _children()}
+        failures: list[str] = []
         try:
-            with _patient_node_wait(), _agent_ports_chosen():
-                return ray.init(**kwargs)
+            with _patient_node_wait(), _agent_ports_chosen(), _dashboard_failure_kept(failures):
+                context = ray.init(**kwargs)
+            if failures and kwargs.get("include_dashboard") and notes is not None:
+                notes.append(DASHBOARD_FAILED)
+            return context
         except Exception as error:  # Ray raises a bare Exception (or RuntimeError) for these
-            if not _busy_machine_error(error):
+            dashboard = bool(failures) and kwargs.get("include_dashboard")
+            if not (_busy_machine_error(error) or dashboard):
                 raise
+            if dashboard:
+                kwargs["include_dashboard"] = False
+                if notes is not None and DASHBOARD_FAILED not in notes:
+                    notes.append(DASHBOARD_FAILED)
             ray.shutdown()
             _kill_new_children(before)  # shutdown() does not stop what a half-started init spawned
             clear_stale_cluster_file()

@@ -392,6 +392,10 @@ def run_with_limit(work, items, k, bar):
     with ThreadPoolExecutor(k) as pool:
         return list(pool.map(one, items))
 """, "threads"),
+    wrong("dawdles after each wait before submitting the next", LIMIT.replace(
+        "            bar.update(len(ready))\n        in_flight.append",
+        "            bar.update(len(ready))\n            __import__('time').sleep(0.6)\n        in_flight.append"),
+          "slot stayed free"),
     wrong("values not from the tasks",
           LIMIT.replace("results.extend(ray.get(ready))", "results.extend([0] * len(ready))"),
           "not what the work tasks returned"),

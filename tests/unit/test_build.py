@@ -65,3 +65,17 @@ def test_cli_check_exit_codes(tmp_path, capsys):
     assert build.main(["--root", str(tmp_path)]) == 2
     (tmp_path / "solutions").mkdir()
     assert build.main(["--root", str(tmp_path), "--check"]) == 0
+
+
+def test_a_failed_cell_reports_the_end_of_its_traceback_without_colours():
+    from raycourse.tools import execute
+
+    cell = nbformat.v4.new_code_cell("1/0")
+    frames = [f"\x1b[0;32mFile <cell>:{n}\x1b[0m" for n in range(30)]
+    cell.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero",
+                                           traceback=frames + ["\x1b[0;31mZeroDivisionError\x1b[0m: division by zero"])]
+    tail = execute.traceback_tail(cell, lines=5)
+    assert tail[-1] == "ZeroDivisionError: division by zero" and len(tail) == 5 and "\x1b" not in "".join(tail)
+    outcome = execute.Outcome("x.ipynb", [1.0], "run 1, cell 0: ZeroDivisionError", trace=tail)
+    assert "    | ZeroDivisionError: division by zero" in outcome.line()
+    assert execute.traceback_tail(nbformat.v4.new_code_cell("1")) == []

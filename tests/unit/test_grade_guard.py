@@ -238,6 +238,15 @@ def test_ray_that_could_not_start_is_recognised(lesson00_plan):
     assert "Ray could not start" in grade_cli.ray_setup_failure(plan)
 
 
+def test_a_kernel_that_died_while_ray_started_is_the_machine_not_the_learner(lesson00_plan):
+    plan, _ = lesson00_plan
+    start = next(i for i, c in enumerate(plan.nb.cells) if c.cell_type == "code" and "raycourse.start(" in c.source)
+    later = next(i for i, c in enumerate(plan.nb.cells) if i > start and c.cell_type == "code")
+    died = "kernel died in cell 3: the code crashed Python (os._exit, a segfault or out of memory)"
+    assert "died while Ray was starting" in grade_cli.ray_setup_failure(plan, Run(died, start, Capture()))
+    assert grade_cli.ray_setup_failure(plan, Run(died, later, Capture())) is None  # the learner's own cell: theirs
+
+
 # --- what Ray a notebook asks for --------------------------------------------------------------------
 
 

@@ -103,3 +103,34 @@ def test_a_workers_exit_dump_is_kept_out_of_cells_and_a_learners_prints_stay():
     assert session.without_runtime_noise(["a", "", '  File "x.py", line 1']) == ["a", "", '  File "x.py", line 1']
     raw = "[mutex.cc : 452] RAW: Lock blocking 0x55a705171ee0   @ 0x7fce5442b1a2 0x7fce534fb23c"
     assert session.without_runtime_noise([raw, "step 4 done"]) == ["step 4 done"]
+
+
+def test_a_dashboard_that_died_at_birth_is_a_note_not_four_error_lines(monkeypatch, capsys):
+    """Ray logs four errors and goes on when its dashboard process dies; with the dashboard asked for, it raises."""
+    import logging
+
+    import ray
+    from raycourse import startup
+
+    services = logging.getLogger("ray._private.services")
+    calls = []
+
+    def fake_init(**kwargs):
+        calls.append(kwargs["include_dashboard"])
+        services.error("Failed to start the dashboard , return code -6")
+        services.error("Error should be written to 'dashboard.log' or 'dashboard.err'.")
+        if kwargs["include_dashboard"]:
+            raise Exception("Failed to read dashboard.err file: [Errno 2] No such file or directory")
+        return "context"
+
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(startup, "_patient_node_wait", lambda: startup.contextlib.nullcontext())
+    monkeypatch.setattr(startup, "_agent_ports_chosen", lambda: startup.contextlib.nullcontext())
+    monkeypatch.setattr(startup, "_kill_new_children", lambda before: None)
+    notes: list[str] = []
+    assert startup._init_local({"include_dashboard": True}, notes=notes) == "context"
+    assert calls == [True, False] and notes == [startup.DASHBOARD_FAILED]
+    notes.clear()
+    assert startup._init_local({"include_dashboard": False}, notes=notes) == "context" and notes == []
+    captured = capsys.readouterr()
+    assert "dashboard" not in captured.err + captured.out

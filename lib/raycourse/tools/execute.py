@@ -38,6 +38,7 @@ class Outcome:
     error: str = ""  # the first cell that raised: "cell 7: ExerciseNotPassed: ..."
     noise: list[str] = field(default_factory=list)  # outputs a learner should not see
     busy: bool = False  # Ray could not start: the machine, not the notebook
+    trace: list[str] = field(default_factory=list)  # the end of the failing cell's traceback, for maintainers
 
     @property
     def ok(self) -> bool:
@@ -47,8 +48,21 @@ class Outcome:
         runs = " + ".join(f"{s:.0f} s" for s in self.seconds)
         status = "ok" if self.ok else "FAILED"
         detail = f" {self.error}" if self.error else ""
+        detail += "".join(f"\n    | {t}" for t in self.trace)
         detail += "".join(f"\n    noisy output: {n}" for n in self.noise[:5])
         return f"{status:6} {self.notebook} ({runs}){detail}"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def traceback_tail(cell: Any, lines: int = 14) -> list[str]:
+    """The last ``lines`` lines of the traceback a cell raised (colours removed): where a CI failure came from."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            text = _ANSI.sub("", "\n".join(output.get("traceback", [])))
+            return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
+    return []
 
 
 def noisy_outputs(cell: Any, index: int) -> list[str]:
@@ -117,6 +131,7 @@ async def run_notebook(path: Path, runs: int, strict: bool, log: Path | None, ti
                         lines = [t for t in str(error).strip().splitlines() if t.strip(" -")]
                         what = lines[-1] if lines else type(error).__name__
                     outcome.error = f"run {run + 1}, cell {index}: {what}"
+                    outcome.trace = traceback_tail(cell)
                     # Ray could not start (its fixed waits on a loaded machine), or the start cell ran out of time
                     outcome.busy = any(b in str(error) for b in BUSY) or (
                         isinstance(error, CellTimeoutError) and "raycourse.start(" in cell.source)

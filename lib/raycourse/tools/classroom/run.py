@@ -90,17 +90,21 @@ def _cell_error(cell: Any) -> str | None:
 
 def ray_setup_failure(plan: Plan, run: Run | None = None) -> str | None:
     """Why Ray itself could not start (a busy machine, not the learner), if it could not: a set-up error in a
-    cell, or the deadline passing while the notebook was still starting Ray."""
+    cell, or the deadline passing (or the kernel dying) while the notebook was still starting Ray."""
     for cell in plan.nb.cells:
         error = _cell_error(cell)
         if error and any(marker in error for marker in RAY_SETUP_FAILED):
             return _snippet(error)
-    if run is not None and run.stopped and run.stopped.startswith("timed out") and 0 <= run.reached < len(plan.nb.cells):
-        source = plan.nb.cells[run.reached].get("source", "")
+    if run is not None and run.stopped and run.stopped.startswith(("timed out", "kernel died")) \
+            and 0 <= run.reached < len(plan.nb.cells):
+        cell = plan.nb.cells[run.reached]
+        source = cell.get("source", "") if cell.get("cell_type") == "code" else ""
         if run.reached == 0:
             return "the kernel could not even be set up in time"
         if "raycourse.start(" in source or "ray.init(" in source:
-            return "the notebook's deadline passed while Ray was still starting"
+            # Joining a Ray on a very busy machine can abort in Ray's core worker (it kills the kernel).
+            return ("the notebook's deadline passed while Ray was still starting" if run.stopped.startswith("timed out")
+                    else "the kernel died while Ray was starting")
     return None
 
 
