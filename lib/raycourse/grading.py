@@ -31,12 +31,12 @@ import inspect
 import io
 import json
 import os
-import sys
 import re
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
+
+from .defects import log_defect
 
 CORRECT, NOT_ATTEMPTED, INCORRECT = "correct", "not attempted", "incorrect"
 STATUSES = (CORRECT, NOT_ATTEMPTED, INCORRECT)
@@ -256,23 +256,13 @@ def grade(exercise_id: str, namespace: Mapping[str, Any] | None = None, **given:
     except Incorrect as hint:
         return Verdict(exercise_id, INCORRECT, str(hint), getattr(hint, "evidence", None))
     except Exception as error:  # a defect of the check: say so plainly, keep the details for maintainers
-        _log_defect(exercise_id, error)
+        log_defect(exercise_id, error)
         if strict():
             raise
         return Verdict(exercise_id, INCORRECT, "The check could not judge this answer (a defect in the course's "
                        f"check, not necessarily in your code: {type(error).__name__}). Please report it; meanwhile "
                        "compare your cell with the exercise's steps.")
     return Verdict(exercise_id, CORRECT, str(message or "Well done."), getattr(message, "evidence", None))
-
-
-def _log_defect(exercise_id: str, error: BaseException) -> None:
-    """Keep a check's own failure for maintainers: in the grade log, and on stderr with ``RAYCOURSE_DEBUG=1``."""
-    if os.environ.get("RAYCOURSE_DEBUG", "").lower() in ("1", "true", "yes"):
-        traceback.print_exception(error, file=sys.__stderr__)
-    path = os.environ.get("RAYCOURSE_GRADE_LOG")
-    if path:
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(json.dumps({"exercise": exercise_id, "defect": "".join(traceback.format_exception(error))}) + "\n")
 
 
 def _log(verdict: Verdict) -> None:

@@ -127,6 +127,8 @@ def test_a_dashboard_that_died_at_birth_is_a_note_not_four_error_lines(monkeypat
     monkeypatch.setattr(startup, "_patient_node_wait", lambda: startup.contextlib.nullcontext())
     monkeypatch.setattr(startup, "_agent_ports_chosen", lambda: startup.contextlib.nullcontext())
     monkeypatch.setattr(startup, "_kill_new_children", lambda before: None)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # the worker's shared test Ray is not this test's to stop
+    monkeypatch.setattr(startup, "clear_stale_cluster_file", lambda: False)
     notes: list[str] = []
     assert startup._init_local({"include_dashboard": True}, notes=notes) == "context"
     assert calls == [True, False] and notes == [startup.DASHBOARD_FAILED]
