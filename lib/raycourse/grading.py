@@ -33,7 +33,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .defects import log_defect
@@ -112,7 +112,9 @@ class Verdict:
             plots.show(self.evidence)
 
     def to_record(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "evidence"}
+        # Not dataclasses.asdict: it deep-copies every field, and a deep copy of a bokeh figure (the evidence)
+        # raises "Cannot get a property value ... before HasProps.__init__".
+        return {"exercise": self.exercise, "status": self.status, "message": self.message}
 
 
 @dataclass

@@ -14,7 +14,6 @@ from bokeh.models import ColumnDataSource, HoverTool, Whisker
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-from .defects import log_defect
 from .timing import Interval
 
 _notebook_ready = False
@@ -207,12 +206,8 @@ def compare(actual: Sequence[Interval], expected: Sequence[Interval], marked: Se
     spans = [s for s in (list(actual) + list(expected)) if s is not None]
     longest = max((max(s.end for s in group) - min(s.start for s in group) for group in (actual, expected) if group),
                   default=1.0) if spans else 1.0
-    try:
-        return column(timeline_figure(actual, actual_title, x_max=longest, marked=marked, width=640),
-                      timeline_figure(expected, expected_title, x_max=longest, width=640))
-    except Exception as error:  # bokeh once raised "before HasProps.__init__" here: a picture must not cost a verdict
-        log_defect("plots.compare", error)
-        return None
+    return column(timeline_figure(actual, actual_title, x_max=longest, marked=marked, width=640),
+                  timeline_figure(expected, expected_title, x_max=longest, width=640))
 
 
 def sketch(rows: Sequence[Sequence[tuple[float, float]]], name: str = "task") -> list[Interval]:

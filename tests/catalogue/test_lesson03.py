@@ -161,6 +161,23 @@ def process_as_ready(refs, process):
     for ref in refs:
         process(ray.get(ref))
 """,)),
+    wrong("dawdles before each wait", """
+def process_as_ready(refs, process):
+    remaining = list(refs)
+    while remaining:
+        time.sleep(0.7)
+        ready, remaining = ray.wait(remaining, num_returns=1)
+        process(ray.get(ready[0]))
+""", "before it was processed"),
+    wrong("dawdles between the wait and the processing", """
+def process_as_ready(refs, process):
+    remaining = list(refs)
+    while remaining:
+        ready, remaining = ray.wait(remaining, num_returns=1)
+        value = ray.get(ready[0])
+        time.sleep(0.7)
+        process(value)
+""", "before it was processed"),
     wrong("ray.get per ref, in submission order", """
 def process_as_ready(refs, process):
     for ref in refs:

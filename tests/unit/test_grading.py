@@ -173,3 +173,18 @@ def test_a_correct_verdict_shows_its_picture_only_on_request(no_strict):
     assert grading.check("99.pictured", answer=1).evidence is None
     shown = grading.check("99.pictured", evidence=True, answer=1)
     assert shown.passed and shown.message == "fine" and shown.evidence == "a figure"
+
+
+def test_an_incorrect_verdict_with_its_picture_is_logged(tmp_path, monkeypatch):
+    """The grade log takes the verdict's words, never its picture (a deep copy of a bokeh figure raises)."""
+    from raycourse import plots
+    from raycourse.timing import Interval
+
+    log = tmp_path / "grades.jsonl"
+    monkeypatch.setenv("RAYCOURSE_GRADE_LOG", str(log))
+    spans = [Interval("work", f"t{i}", f"w{i % 2:03d}", i * 0.5, i * 0.5 + 1.0) for i in range(4)]
+    verdict = grading.Verdict("03.process_in_order", grading.INCORRECT, "not in order",
+                              plots.compare(spans, plots.sketch([[(0, 1), (1, 2)]])))
+    grading.announce(verdict)
+    [line] = log.read_text().splitlines()
+    assert {k: v for k, v in json.loads(line).items() if k in ("exercise", "status", "message")} == verdict.to_record()

@@ -220,6 +220,26 @@ def _process_evidence(spans: dict[str, timing.Interval], ids: list[str], log: li
     return plots.compare(tasks + driver, ideal, marked=marked)
 
 
+def _processed_on_the_wait(run: Run, remaining: list[str], task: str, start: float, previous: float,
+                           tolerance: float) -> bool:
+    """Whether ``task``'s result was processed straight after a ray.wait for any one of the remaining refs
+    returned it, and that wait began straight after the previous result's processing (or the call).
+
+    On loaded cores Ray tells the driver of a finish late and the driver runs late, so a correct loop can
+    process a result well after Ray recorded its end. What is judged then is what the loop did, timed only
+    by the driver's own clock between consecutive steps: wait (num_returns=1) on every remaining ref, fetch
+    only what it returned, process it, wait again.
+    """
+    waits = [w for w in run.waits() if w.end <= start + 1e-6]
+    if not any(w.start >= previous - 1e-6 for w in waits):
+        return False
+    last = max(waits, key=lambda w: w.seq)
+    fetched = [f for f in run.fetches() if f.seq > last.seq and f.end <= start + 1e-6]
+    return (last.num_returns == 1 and tuple(last.ready) == (task,) and set(remaining) <= set(last.task_ids)
+            and all(set(f.task_ids) <= {task} for f in fetched) and start - last.end <= tolerance
+            and min(w.start for w in waits if w.start >= previous - 1e-6) - previous <= tolerance)
+
+
 @exercise("03.process_in_order", "Process results in the order they finish")
 def process_in_order(process_as_ready: Any) -> str:
     """Calls the learner's function on the check's own shuffled tasks; each result must be processed once ready."""
@@ -278,7 +298,12 @@ def process_in_order(process_as_ready: Any) -> str:
     for position, (i, start, stop) in enumerate(log):
         waiting = min((k for k in range(count) if k not in done), key=lambda k: end[k])
         due = max(free, end[waiting])
-        if start > due + tolerance:
+        late = start > due + tolerance
+        if late and (i == waiting or end[i] <= end[waiting] + tolerance) and \
+                _processed_on_the_wait(run, [ids[k] for k in range(count) if k not in done], ids[i], start, free,
+                                       tolerance):
+            late = False  # the loop did what was asked; the machine (or Ray's notice of the finish) was slow
+        if late:
             evidence = _process_evidence(spans, ids, log, [ids[waiting]])
             batch = max((w.num_returns for w in run.waits()), default=1)
             if batch > 1:

@@ -56,7 +56,7 @@ class Outcome:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def traceback_tail(cell: Any, lines: int = 14) -> list[str]:
+def traceback_tail(cell: Any, lines: int = 30) -> list[str]:
     """The last ``lines`` lines of the traceback a cell raised (colours removed): where a CI failure came from."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
