@@ -136,3 +136,12 @@ def test_a_dashboard_that_died_at_birth_is_a_note_not_four_error_lines(monkeypat
     assert startup._init_local({"include_dashboard": False}, notes=notes) == "context" and notes == []
     captured = capsys.readouterr()
     assert "dashboard" not in captured.err + captured.out
+
+
+def test_agent_ports_come_from_outside_the_ephemeral_range_and_never_twice():
+    """A port from the kernel's "any port" range can be taken by another Ray's gRPC server before the agent binds it."""
+    from raycourse import startup
+
+    ports = [startup._free_port() for _ in range(50)]
+    low, high = startup.AGENT_PORT_RANGE
+    assert len(set(ports)) == 50 and all(low <= p <= min(high, startup._ephemeral_low() - 1) for p in ports)
