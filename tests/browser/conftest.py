@@ -56,6 +56,9 @@ LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
     # No "fetch news?" toast over the screenshot, and no request to the internet.
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # Every cell in the page: JupyterLab 4 renders only the cells in view by default, so the prompts and
+    # verdicts of the others were missing from the DOM ("Run All did not reach the end", empty verdicts).
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
 }
 
 

@@ -20,6 +20,7 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 from conftest import CHROMIUM_ARGS, start_lab, stop_lab
 from learner import run_lessons
 
@@ -71,6 +72,9 @@ def problems_of(seen, path: Path) -> list[str]:
     return found
 
 
+# All nine lessons are one test (one JupyterLab, JOBS pages at once): about 12 minutes on two cores, longer
+# than the suite's 10-minute limit per test.
+@pytest.mark.timeout(2400)
 def test_every_lesson_in_chromium(chromium_path, tmp_path):
     hashes = {n: hashlib.sha256((ROOT / n).read_bytes()).hexdigest() for n in NOTEBOOKS}
     log = OUT / "notebooks.jsonl"

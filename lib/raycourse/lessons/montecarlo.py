@@ -61,7 +61,7 @@ function draw(f) {
   for (let s = 0; s < sources.length; s++) {
     const total = xs[s].length, n = Math.min(total, Math.ceil(total * f / frames));
     sources[s].data = {x: xs[s].slice(0, n), y: ys[s].slice(0, n), where: wheres[s].slice(0, n)};
-    titles[s].text = n ? `${names[s]}: pi ≈ ${(4 * hits[s][n] / n).toFixed(4)} after ${n.toLocaleString("en-US")} darts`
+    titles[s].text = n ? `${names[s]}: pi ≈ ${(4 * hits[s][n] / n).toFixed(4)} (${n.toLocaleString("en-US")} darts)`
                        : `${names[s]}: the first darts are on their way`;
   }
 }
@@ -112,10 +112,10 @@ def darts_figure(simulations: Sequence[Any], seconds: float = 8.0, max_rounds: i
         inside = (points * points).sum(axis=1) <= 1.0
         x, y = [round(float(v), 4) for v in points[:, 0]], [round(float(v), 4) for v in points[:, 1]]
         where = ["inside" if hit else "outside" for hit in inside]
-        name = f"simulation {index + 1}"
+        name = f"#{index + 1}"  # the title fits its 300-pixel square: "#1: pi ≈ 3.1416 (1,000 darts)"
         source = ColumnDataSource(dict(x=x, y=y, where=where))
         fig = figure(width=300, height=330, x_range=(0, 1), y_range=(0, 1), tools="", toolbar_location=None,
-                     match_aspect=True, title=f"{name}: pi ≈ {4 * inside.mean():.4f} after {len(points):,} darts")
+                     match_aspect=True, title=f"{name}: pi ≈ {4 * inside.mean():.4f} ({len(points):,} darts)")
         fig.line(np.cos(arc), np.sin(arc), color="#333333", line_width=2)
         legend = {"legend_field": "where"} if index == 0 else {}  # one legend is enough for the row
         fig.scatter("x", "y", source=source, size=5, alpha=0.8, **legend,
