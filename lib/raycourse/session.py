@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .startup import CourseSetupError, _init_local, clear_stale_cluster_file, ray_said
+from .startup import CourseSetupError, _children, _init_local, _kill_new_children, clear_stale_cluster_file, ray_said
 from .startup import forget_cluster_file  # noqa: F401 - part of session's interface (tests, lessons' clean-up)
 
 # What every course kernel runs with, unless the learner or the instructor set otherwise.
@@ -208,11 +208,14 @@ def _start_local(kwargs: dict[str, Any], warm: bool, say: Callable[[str], None],
     from ray.exceptions import LocalRayletDiedError, NodeDiedError, RaySystemError
 
     for attempt in (1, 2):
+        before = {p.pid for p in _children()}
         context = _init_local(kwargs, say=say, notes=notes)
         try:
             return context, (_warm_up(int(kwargs.get("num_cpus") or 1), say=say) if warm else 0)
         except (LocalRayletDiedError, NodeDiedError, RaySystemError) as error:
             ray.shutdown()
+            _kill_new_children(before)  # the same clean-up as a failed ray.init: what this attempt spawned
+            clear_stale_cluster_file()
             if attempt == 2:
                 raise CourseSetupError(f"Ray's node stopped while it started, twice (Ray said: {ray_said(error)}). "
                                        "The machine may be very busy: close other notebooks running Ray and run "

@@ -409,6 +409,11 @@ def run_with_limit(work, items, k, bar):
     with ThreadPoolExecutor(k) as pool:
         return list(pool.map(one, items))
 """, "threads"),
+    # Longer than the longest task: every wait starts at least 0.3 s after a slot freed, whatever the durations.
+    wrong("dawdles before each wait while a slot is free", LIMIT.replace(
+        "        while len(in_flight) >= k:\n            ready,",
+        "        while len(in_flight) >= k:\n            __import__('time').sleep(1.5)\n            ready,"),
+          "slot stayed free"),
     wrong("dawdles after each wait before submitting the next", LIMIT.replace(
         "            bar.update(len(ready))\n        in_flight.append",
         "            bar.update(len(ready))\n            __import__('time').sleep(0.6)\n        in_flight.append"),

@@ -129,13 +129,47 @@ def test_a_dashboard_that_died_at_birth_is_a_note_not_four_error_lines(monkeypat
     monkeypatch.setattr(startup, "_kill_new_children", lambda before: None)
     monkeypatch.setattr(ray, "shutdown", lambda: None)  # the worker's shared test Ray is not this test's to stop
     monkeypatch.setattr(startup, "clear_stale_cluster_file", lambda: False)
-    notes: list[str] = []
-    assert startup._init_local({"include_dashboard": True}, notes=notes) == "context"
-    assert calls == [True, False] and notes == [startup.DASHBOARD_FAILED]
-    notes.clear()
-    assert startup._init_local({"include_dashboard": False}, notes=notes) == "context" and notes == []
+    reached: list[logging.LogRecord] = []  # what would reach Ray's handlers (the cell): nothing about the dashboard
+    handler = logging.Handler()
+    handler.emit = reached.append
+    logging.getLogger("ray").addHandler(handler)
+    try:
+        notes: list[str] = []
+        assert startup._init_local({"include_dashboard": True}, notes=notes) == "context"
+        assert calls == [True, False] and notes == [startup.DASHBOARD_FAILED]
+        notes.clear()
+        assert startup._init_local({"include_dashboard": False}, notes=notes) == "context" and notes == []
+        services.error("Failed to start the dashboard (outside ray.init: not the course's to hide)")
+    finally:
+        logging.getLogger("ray").removeHandler(handler)
+    assert [r.getMessage() for r in reached] == ["Failed to start the dashboard (outside ray.init: not the course's to hide)"]
     captured = capsys.readouterr()
-    assert "dashboard" not in captured.err + captured.out
+    assert "return code -6" not in captured.err + captured.out
+
+
+def test_a_node_that_died_while_its_workers_warmed_is_started_once_more(monkeypatch):
+    import ray
+    from ray.exceptions import LocalRayletDiedError
+
+    starts, warms, stopped = [], [], []
+
+    def warm_up(workers, say):
+        warms.append(workers)
+        if len(warms) == 1:
+            raise LocalRayletDiedError()
+        return workers
+
+    monkeypatch.setattr(session, "_init_local", lambda kwargs, say, notes: starts.append(kwargs) or f"ctx{len(starts)}")
+    monkeypatch.setattr(session, "_warm_up", warm_up)
+    monkeypatch.setattr(session, "_kill_new_children", stopped.append)
+    monkeypatch.setattr(session, "clear_stale_cluster_file", lambda: False)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # the worker's shared test Ray is not this test's to stop
+    said: list[str] = []
+    assert session._start_local({"num_cpus": 3}, True, said.append, []) == ("ctx2", 3)
+    assert len(starts) == 2 and warms == [3, 3] and len(stopped) == 1 and "starting Ray again" in said[-1]
+    monkeypatch.setattr(session, "_warm_up", lambda workers, say: (_ for _ in ()).throw(LocalRayletDiedError()))
+    with pytest.raises(CourseSetupError, match="twice"):
+        session._start_local({"num_cpus": 3}, True, said.append, [])
 
 
 def test_agent_ports_come_from_outside_the_ephemeral_range_and_never_twice():

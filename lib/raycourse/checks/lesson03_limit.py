@@ -84,8 +84,8 @@ def _submitted_on_the_wait(run: Any, made: Sequence[Any], submitted: dict[str, f
 
     Then the code did what was asked, and the gap was the machine's: on loaded cores Ray tells the
     driver of a finished task late, and the driver runs late. What is judged is the order of the
-    calls the notebook made (wait for any one, fetch only what it returned, submit), and the time
-    between that wait returning and the submission (two statements apart in a correct loop).
+    calls the notebook made (wait for any one, fetch only what it returned, submit), and the driver's
+    own times between consecutive steps (the step before the wait, the wait, the submission).
     """
     closing = next((s for s in made if abs(submitted[s.task_ids[0]] - closed) < 1e-6), None)
     if closing is None:
@@ -96,9 +96,13 @@ def _submitted_on_the_wait(run: Any, made: Sequence[Any], submitted: dict[str, f
         return False
     last = waits[-1]
     fetched_after = [c for c in calls if c.seq > last.seq]
+    # The driver's step just before that wait (a submission, a fetch or an earlier poll): the wait must follow it
+    # at once, or the loop dawdled while a slot was free.
+    previous = [s.time for s in made if s.seq < last.seq] + [c.end for c in calls if c.seq < last.seq]
     return (last.num_returns == 1 and len(set(last.task_ids)) >= k and bool(last.ready)
             and all(set(c.task_ids) <= set(last.ready) for c in fetched_after)
-            and closing.time - last.end <= tolerance)
+            and closing.time - last.end <= tolerance
+            and bool(previous) and last.start - max(previous) <= tolerance)
 
 
 @exercise("03.limit_in_flight", "Keep at most k tasks in flight, with a progress bar")
